@@ -14,6 +14,7 @@ package hostname
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -389,4 +390,23 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// RegisterFlags adds -hostname-extra-tlds, a comma-separated list of extra top-level
+// labels to accept (for private test zones; empty in production).
+func (p *Policy) RegisterFlags(fs *flag.FlagSet) {
+	fs.Func("hostname-extra-tlds", "comma-separated top-level labels accepted besides ICANN's, for private test zones such as 'test' (empty in production)", func(v string) error {
+		p.ExtraTLDs = nil
+		for _, tld := range strings.Split(v, ",") {
+			tld = strings.ToLower(strings.TrimSpace(tld))
+			if tld == "" {
+				continue
+			}
+			if fast, err := checkLDH(tld); err != nil || !fast || strings.Contains(tld, ".") || looksNumeric(tld) {
+				return fmt.Errorf("%q is not a single letters-digits-hyphens label", tld)
+			}
+			p.ExtraTLDs = append(p.ExtraTLDs, tld)
+		}
+		return nil
+	})
 }

@@ -2,6 +2,9 @@ package hostname
 
 import (
 	"errors"
+	"flag"
+	"io"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -379,4 +382,20 @@ func longName(n int) string {
 		b.WriteString(strings.Repeat("a", min(remaining, 63)))
 	}
 	return b.String() + suffix
+}
+
+func TestExtraTLDsFlag(t *testing.T) {
+	var p Policy
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	p.RegisterFlags(fs)
+	if err := fs.Parse([]string{"-hostname-extra-tlds", "Test, internal"}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.ExtraTLDs, []string{"test", "internal"}) {
+		t.Fatalf("ExtraTLDs = %q", p.ExtraTLDs)
+	}
+	if err := fs.Parse([]string{"-hostname-extra-tlds", "a.b"}); err == nil {
+		t.Fatal("a dotted TLD must be refused")
+	}
 }
