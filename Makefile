@@ -131,3 +131,14 @@ run: ## Bring the whole system up locally (arrives with issue 7; see README).
 .PHONY: clean
 clean: ## Remove built binaries (keeps the installed tools).
 	rm -f $(addprefix $(BIN)/portico-,$(SERVICES))
+
+# --- docs --------------------------------------------------------------------------
+
+.PHONY: docs
+docs: ## Regenerate docs/configuration.md from the services' flags.
+	@scripts/config-reference.sh > docs/configuration.md
+	@echo "wrote docs/configuration.md"
+
+.PHONY: check-docs
+check-docs: ## Fail when docs/configuration.md does not match the services' flags.
+	@scripts/config-reference.sh | diff -u docs/configuration.md - || { echo "docs/configuration.md is stale: run make docs and commit" >&2; exit 1; }

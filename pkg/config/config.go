@@ -28,10 +28,18 @@ const EnvPrefix = "PORTICO"
 // ConfigFlag is the flag (and PORTICO_CONFIG variable) that names a YAML file.
 const ConfigFlag = "config"
 
+// ReferenceFlag makes Parse print the settings as Markdown (see Reference) to stdout and
+// return flag.ErrHelp; `make docs` builds docs/configuration.md with it.
+const ReferenceFlag = "print-config-reference"
+
 // Parse fills fs from args, the environment and the config file. fs must not define
 // ConfigFlag itself; Parse adds it.
 func Parse(fs *flag.FlagSet, args []string) error {
 	fs.String(ConfigFlag, "", "YAML file of settings, keyed by flag name (flags and PORTICO_* variables win)")
+	if len(args) == 1 && strings.TrimLeft(args[0], "-") == ReferenceFlag {
+		fmt.Print(Reference(fs))
+		return flag.ErrHelp
+	}
 	if err := ff.Parse(fs, args,
 		ff.WithEnvVarPrefix(EnvPrefix),
 		ff.WithConfigFileFlag(ConfigFlag),
