@@ -132,6 +132,20 @@ type Progress struct {
 	LastCheckedAt time.Time
 	// MovedAt is when the domain was found no longer pointing at the edge.
 	MovedAt time.Time
+	// TransientFailures counts consecutive attempts that ended indeterminate or with a
+	// transient error (DNS timeouts, an unreachable CA); it spaces retries and is reset by
+	// any definite answer.
+	TransientFailures int
+	// OrderStartedAt is when the order in flight (ISSUING or RENEWING) was started.
+	OrderStartedAt time.Time
+	// RenewAt is when the current certificate is due for renewal (from the CA's renewal
+	// information, or a share of its lifetime); zero without a certificate of its own.
+	RenewAt time.Time
+	// RenewalInfoAt is when the CA's renewal information (ARI, RFC 9773) is next fetched;
+	// zero when the CA offers none.
+	RenewalInfoAt time.Time
+	// ReverifyAt is when an active domain is next checked to still point at the edge.
+	ReverifyAt time.Time
 }
 
 // Domain is a hostname claimed by a tenant.

@@ -44,6 +44,12 @@ type progressRecord struct {
 	ReverifyFailures int       `json:"reverify_failures,omitempty"`
 	LastCheckedAt    time.Time `json:"last_checked_at,omitzero"`
 	MovedAt          time.Time `json:"moved_at,omitzero"`
+	// Added for the notary's schedule (issue 6).
+	TransientFailures int       `json:"transient_failures,omitempty"`
+	OrderStartedAt    time.Time `json:"order_started_at,omitzero"`
+	RenewAt           time.Time `json:"renew_at,omitzero"`
+	RenewalInfoAt     time.Time `json:"renewal_info_at,omitzero"`
+	ReverifyAt        time.Time `json:"reverify_at,omitzero"`
 }
 
 func toRecord(d domains.Domain) domainRecord {
@@ -77,6 +83,12 @@ func toRecord(d domains.Domain) domainRecord {
 			ReverifyFailures: d.Progress.ReverifyFailures,
 			LastCheckedAt:    d.Progress.LastCheckedAt,
 			MovedAt:          d.Progress.MovedAt,
+
+			TransientFailures: d.Progress.TransientFailures,
+			OrderStartedAt:    d.Progress.OrderStartedAt,
+			RenewAt:           d.Progress.RenewAt,
+			RenewalInfoAt:     d.Progress.RenewalInfoAt,
+			ReverifyAt:        d.Progress.ReverifyAt,
 		},
 	}
 }
@@ -112,6 +124,12 @@ func (r domainRecord) domain(version int64) domains.Domain {
 			ReverifyFailures: r.Progress.ReverifyFailures,
 			LastCheckedAt:    r.Progress.LastCheckedAt,
 			MovedAt:          r.Progress.MovedAt,
+
+			TransientFailures: r.Progress.TransientFailures,
+			OrderStartedAt:    r.Progress.OrderStartedAt,
+			RenewAt:           r.Progress.RenewAt,
+			RenewalInfoAt:     r.Progress.RenewalInfoAt,
+			ReverifyAt:        r.Progress.ReverifyAt,
 		},
 		Version: version,
 	}

@@ -203,7 +203,9 @@ func testDomainRoundTrip(t *testing.T, s domains.Store) {
 	d.LastError = "TXT record missing"
 	d.VerifiedAt = base.Add(time.Minute)
 	d.Certificate = domains.CertificateInfo{Issuer: "CN=Pebble", Serial: "0a1b", NotBefore: base, NotAfter: base.Add(90 * 24 * time.Hour), DNSNames: []string{"shop.example.com"}}
-	d.Progress = domains.Progress{OrderURL: "https://ca/order/1", Failures: 2, ReverifyFailures: 1, LastCheckedAt: base, MovedAt: base.Add(time.Second)}
+	d.Progress = domains.Progress{OrderURL: "https://ca/order/1", Failures: 2, ReverifyFailures: 1, LastCheckedAt: base, MovedAt: base.Add(time.Second),
+		TransientFailures: 3, OrderStartedAt: base.Add(2 * time.Second), RenewAt: base.Add(60 * 24 * time.Hour),
+		RenewalInfoAt: base.Add(6 * time.Hour), ReverifyAt: base.Add(24 * time.Hour)}
 	d.Version = 99 // ignored: a new domain starts at 1
 
 	created, err := s.CreateDomain(ctx, d)
