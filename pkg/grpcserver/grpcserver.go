@@ -45,6 +45,13 @@ import (
 	"github.com/portico-dev/portico/pkg/mtls"
 )
 
+// LivenessService is the grpc.health.v1 service name that answers SERVING for as long as
+// the process runs, whatever its dependencies say (until shutdown). Kubernetes liveness
+// probes ask for it, readiness probes for "" (the dependencies): a Redis or certstore
+// outage then takes pods out of rotation but never restarts them, so a gateway keeps
+// serving its cache while certstore is down.
+const LivenessService = "liveness"
+
 // Check probes one dependency; a non-nil error makes the service NOT_SERVING.
 type Check struct {
 	Name  string
@@ -123,6 +130,7 @@ func New(log *zap.Logger, cfg Config) (*Server, error) {
 
 	s := &Server{log: log, cfg: cfg, health: health.NewServer()}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	s.health.SetServingStatus(LivenessService, healthpb.HealthCheckResponse_SERVING)
 
 	var unary []grpc.UnaryServerInterceptor
 	var stream []grpc.StreamServerInterceptor
