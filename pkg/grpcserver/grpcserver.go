@@ -92,6 +92,9 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// Registerer receives the request metrics; nil means none.
 	Registerer prometheus.Registerer
+	// MaxRecvMsgSize caps the size of a received message in bytes (larger ones are
+	// refused with RESOURCE_EXHAUSTED before decoding); 0 keeps gRPC's default of 4 MiB.
+	MaxRecvMsgSize int
 }
 
 // Server is a gRPC server with the Portico defaults. Register services with
@@ -165,6 +168,9 @@ func New(log *zap.Logger, cfg Config) (*Server, error) {
 	}
 	if cfg.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+	}
+	if cfg.MaxRecvMsgSize > 0 {
+		opts = append(opts, grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize))
 	}
 	s.grpc = grpc.NewServer(opts...)
 	healthpb.RegisterHealthServer(s.grpc, s.health)

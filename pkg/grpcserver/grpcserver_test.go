@@ -260,3 +260,15 @@ func TestGracefulStopFinishesInFlightCalls(t *testing.T) {
 		t.Fatal("Run did not return within 5 s of cancellation")
 	}
 }
+
+func TestMaxRecvMsgSize(t *testing.T) {
+	srv, _, _ := startServer(t, grpcserver.Config{MaxRecvMsgSize: 1024})
+	c := notaryv1.NewNotaryServiceClient(dial(t, srv.Addr().String(), insecure.NewCredentials()))
+	if _, err := c.EnqueueDomain(t.Context(), &notaryv1.EnqueueDomainRequest{Hostname: "shop.example.com"}); err != nil {
+		t.Fatalf("small message: %v", err)
+	}
+	_, err := c.EnqueueDomain(t.Context(), &notaryv1.EnqueueDomainRequest{Hostname: strings.Repeat("a", 2048)})
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("message over the cap: %v, want RESOURCE_EXHAUSTED", err)
+	}
+}
