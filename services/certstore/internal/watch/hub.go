@@ -1,0 +1,277 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	certstorev1 "github.com/portico-dev/portico/pkg/gen/portico/certstore/v1"
+)
+
+// ErrClosed: the hub stopped (the process is shutting down); the watcher should
+// reconnect, to this replica or another, with its last revision.
+var ErrClosed = errors.New("change feed closed")
+
+// errSlow closes a subscription that fell a whole buffer behind; Watch then catches up
+// from the stream itself, so a slow watcher costs a replay, not a lost change.
+var errSlow = errors.New("watcher fell behind")
+
+// Hub follows the change log with one reader and fans changes out to watchers.
+type Hub struct {
+	log    *Log
+	logger *zap.Logger
+	buffer int
+	block  time.Duration
+
+	ready chan struct{}
+
+	mu     sync.Mutex
+	last   streamID
+	subs   map[*subscription]struct{}
+	closed bool
+}
+
+type subscription struct {
+	ch  chan Change
+	err error // set before ch is closed
+}
+
+// NewHub returns a hub over log; each watcher buffers up to buffer changes.
+func NewHub(log *Log, logger *zap.Logger, buffer int) *Hub {
+	return &Hub{log: log, logger: logger, buffer: max(buffer, 1), block: time.Second,
+		ready: make(chan struct{}), subs: map[*subscription]struct{}{}}
+}
+
+// Run follows the log until ctx ends, then closes every subscription with ErrClosed.
+func (h *Hub) Run(ctx context.Context) error {
+	defer h.closeAll()
+	pos, err := h.positionRetrying(ctx)
+	if err != nil {
+		return nil // ctx ended
+	}
+	h.mu.Lock()
+	h.last = pos.last
+	h.mu.Unlock()
+	close(h.ready)
+
+	for ctx.Err() == nil {
+		h.mu.Lock()
+		after := h.last
+		h.mu.Unlock()
+		changes, err := h.log.read(ctx, after, h.block)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			h.logger.Warn("change log unreadable; retrying", zap.Error(err))
+			if h.recover(ctx) != nil {
+				return nil
+			}
+			continue
+		}
+		for _, c := range changes {
+			h.broadcast(c)
+		}
+	}
+	return nil
+}
+
+// positionRetrying reads the log position, retrying every second until it succeeds or
+// ctx ends.
+func (h *Hub) positionRetrying(ctx context.Context) (position, error) {
+	for {
+		pos, err := h.log.position(ctx)
+		if err == nil {
+			return pos, nil
+		}
+		h.logger.Warn("change log unreachable; watchers wait", zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return position{}, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// recover waits for the log to answer again; if changes after the hub's position were
+// trimmed meanwhile, every watcher gets a RESET.
+func (h *Hub) recover(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Second):
+	}
+	pos, err := h.positionRetrying(ctx)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	lost := !pos.holds(h.last)
+	h.mu.Unlock()
+	if lost {
+		h.logger.Warn("changes were trimmed while the change log was unreadable; resetting watchers")
+		h.broadcast(Change{Revision: pos.last.String(), Kind: certstorev1.ChangeKind_CHANGE_KIND_RESET})
+	}
+	return nil
+}
+
+func (h *Hub) broadcast(c Change) {
+	id, err := parseID(c.Revision)
+	if err != nil {
+		h.logger.Error("change log entry with a bad id", zap.String("revision", c.Revision))
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if id.less(h.last) || id == h.last && c.Kind != certstorev1.ChangeKind_CHANGE_KIND_RESET {
+		return
+	}
+	h.last = id
+	for s := range h.subs {
+		select {
+		case s.ch <- c:
+		default:
+			s.err = errSlow
+			close(s.ch)
+			delete(h.subs, s)
+		}
+	}
+}
+
+func (h *Hub) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for s := range h.subs {
+		s.err = ErrClosed
+		close(s.ch)
+		delete(h.subs, s)
+	}
+}
+
+// subscribe registers a watcher and returns the hub's position: the subscription gets
+// every change after it.
+func (h *Hub) subscribe() (*subscription, streamID, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, streamID{}, ErrClosed
+	}
+	s := &subscription{ch: make(chan Change, h.buffer)}
+	h.subs[s] = struct{}{}
+	return s, h.last, nil
+}
+
+func (h *Hub) unsubscribe(s *subscription) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.subs, s)
+}
+
+// Watch calls send with every change after the revision after (empty: a RESET, then
+// every change from now on), in order, until ctx ends, send fails, or the hub closes
+// (ErrClosed). It returns ErrBadRevision for a malformed revision.
+func (h *Hub) Watch(ctx context.Context, after string, send func(Change) error) error {
+	var from streamID
+	fromNow := after == ""
+	if !fromNow {
+		var err error
+		if from, err = parseID(after); err != nil {
+			return err
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-h.ready:
+	}
+	for {
+		sub, start, err := h.subscribe()
+		if err != nil {
+			return err
+		}
+		lastSent, err := h.catchUp(ctx, fromNow, from, start, send)
+		if err != nil {
+			h.unsubscribe(sub)
+			return err
+		}
+		fromNow = false
+		lastSent, err = h.follow(ctx, sub, lastSent, send)
+		if !errors.Is(err, errSlow) {
+			return err
+		}
+		h.logger.Debug("watcher fell behind; replaying from the change log", zap.String("revision", lastSent.String()))
+		from = lastSent
+	}
+}
+
+// catchUp sends what comes before the live changes: a RESET when the watcher cannot be
+// told what changed since from, otherwise the changes after from up to start, replayed
+// from the log. It returns the last revision the watcher has.
+func (h *Hub) catchUp(ctx context.Context, fromNow bool, from, start streamID, send func(Change) error) (streamID, error) {
+	reset := func() (streamID, error) {
+		return start, send(Change{Revision: start.String(), Kind: certstorev1.ChangeKind_CHANGE_KIND_RESET})
+	}
+	if fromNow {
+		return reset()
+	}
+	pos, err := h.log.position(ctx)
+	if err != nil {
+		return from, err
+	}
+	if !pos.holds(from) {
+		return reset()
+	}
+	lastSent := from
+	for lastSent.less(start) {
+		changes, err := h.log.rangeAfter(ctx, lastSent, 500)
+		if err != nil {
+			return lastSent, err
+		}
+		if len(changes) == 0 {
+			break
+		}
+		for _, c := range changes {
+			id, err := parseID(c.Revision)
+			if err != nil {
+				return lastSent, err
+			}
+			if start.less(id) {
+				return lastSent, nil // the live feed has it
+			}
+			if err := send(c); err != nil {
+				return lastSent, err
+			}
+			lastSent = id
+		}
+	}
+	return maxID(lastSent, from), nil
+}
+
+// follow sends live changes newer than lastSent.
+func (h *Hub) follow(ctx context.Context, sub *subscription, lastSent streamID, send func(Change) error) (streamID, error) {
+	for {
+		select {
+		case <-ctx.Done():
+			h.unsubscribe(sub)
+			return lastSent, ctx.Err()
+		case c, ok := <-sub.ch:
+			if !ok {
+				return lastSent, sub.err
+			}
+			id, err := parseID(c.Revision)
+			if err != nil || !lastSent.less(id) && c.Kind != certstorev1.ChangeKind_CHANGE_KIND_RESET {
+				continue
+			}
+			if err := send(c); err != nil {
+				h.unsubscribe(sub)
+				return lastSent, fmt.Errorf("send change: %w", err)
+			}
+			lastSent = maxID(lastSent, id)
+		}
+	}
+}
