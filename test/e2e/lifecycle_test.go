@@ -3,6 +3,7 @@ package e2e
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -26,7 +27,8 @@ func TestServicesStartServeAndStop(t *testing.T) {
 	notaryAddr := proc.FreeAddr(t)
 	gatewayHealth := proc.FreeAddr(t)
 	services := []service{
-		{"certstore", certstoreAddr, append([]string{"-listen", certstoreAddr, "-admin-listen", proc.FreeAddr(t)}, redis...)},
+		{"certstore", certstoreAddr, append([]string{"-listen", certstoreAddr, "-admin-listen", proc.FreeAddr(t),
+			"-kek-file", filepath.Join(t.TempDir(), "kek"), "-kek-create"}, redis...)},
 		{"notary", notaryAddr, append([]string{"-listen", notaryAddr, "-admin-listen", proc.FreeAddr(t),
 			"-http-listen", proc.FreeAddr(t), "-certstore-addr", certstoreAddr}, redis...)},
 		{"controlapi", "", nil},
