@@ -2,12 +2,24 @@ package main
 
 import (
 	"flag"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
 
 	"github.com/portico-dev/portico/pkg/config"
 	"github.com/portico-dev/portico/pkg/grpcclient"
+	"github.com/portico-dev/portico/pkg/hostname"
 	"github.com/portico-dev/portico/pkg/logging"
 	"github.com/portico-dev/portico/pkg/redisconn"
+	"github.com/portico-dev/portico/services/controlapi/internal/api"
+	"github.com/portico-dev/portico/services/controlapi/internal/ratelimit"
+	"github.com/portico-dev/portico/services/controlapi/internal/upstream"
 )
+
+// minAdminKeyLength refuses guessable admin keys (32 characters of a random string are
+// well over 128 bits).
+const minAdminKeyLength = 32
 
 // Config is controlapi's configuration.
 type Config struct {
@@ -19,6 +31,38 @@ type Config struct {
 	Certstore    grpcclient.Target
 	Redis        redisconn.Options
 	Log          logging.Options
+	Hostnames    hostname.Policy
+
+	// AdminKey is the operator's key; AdminKeyFile names a file holding it.
+	AdminKey     string
+	AdminKeyFile string
+	// TLSCert and TLSKey serve the public API (gRPC and JSON) over TLS.
+	TLSCert string
+	TLSKey  string
+	// BehindTLSProxy allows plaintext on non-loopback addresses.
+	BehindTLSProxy bool
+
+	EdgeIPv4       string
+	EdgeIPv6       string
+	EdgeCNAME      string
+	DelegationZone string
+	UpstreamAllow  string
+	CORSOrigins    string
+
+	CreateRate       string
+	VerifyRate       string
+	VerifyDeadline   time.Duration
+	NotaryTimeout    time.Duration
+	CertstoreTimeout time.Duration
+	MaxRequestBytes  int
+
+	// Derived by validate.
+	adminKey    string
+	edge        api.Edge
+	upstreams   upstream.Policy
+	createLimit ratelimit.Limit
+	verifyLimit ratelimit.Limit
+	corsOrigins []string
 }
 
 func (c *Config) flagSet() *flag.FlagSet {
@@ -31,6 +75,27 @@ func (c *Config) flagSet() *flag.FlagSet {
 	c.Certstore.RegisterFlags(fs, "certstore", "127.0.0.1:9091")
 	c.Redis.RegisterFlags(fs)
 	c.Log.RegisterFlags(fs)
+	c.Hostnames.RegisterFlags(fs)
+
+	fs.StringVar(&c.AdminKey, "admin-key", "", "the operator's admin key for /v1/tenants and any tenant's domains (prefer the environment variable or -admin-key-file; none: the tenant API refuses everything)")
+	fs.StringVar(&c.AdminKeyFile, "admin-key-file", "", "file holding the admin key (surrounding whitespace ignored)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "certificate chain (PEM) of the public API, gRPC and JSON; re-read when the file changes")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "private key (PEM) of the public API")
+	fs.BoolVar(&c.BehindTLSProxy, "behind-tls-proxy", false, "TLS is terminated in front of controlapi (load balancer, mesh sidecar): serve plaintext on non-loopback addresses")
+
+	fs.StringVar(&c.EdgeIPv4, "edge-ipv4", "", "comma-separated IPv4 addresses of the edge, published to customers as A records")
+	fs.StringVar(&c.EdgeIPv6, "edge-ipv6", "", "comma-separated IPv6 addresses of the edge, published as AAAA records")
+	fs.StringVar(&c.EdgeCNAME, "edge-cname", "", "hostname of the edge, published as the CNAME target (preferred over A/AAAA except at a zone apex); one of -edge-ipv4, -edge-ipv6, -edge-cname is required")
+	fs.StringVar(&c.DelegationZone, "delegation-zone", "", "zone that wildcard domains delegate _acme-challenge into (DNS-01); empty refuses wildcard domains")
+	fs.StringVar(&c.UpstreamAllow, "upstream-allow", "", "comma-separated upstream overrides tenants may set: CIDR prefixes and host:port patterns (*.example.com:443, host:*); loopback, link-local and metadata addresses only when named explicitly; empty: no overrides")
+	fs.StringVar(&c.CORSOrigins, "cors-allowed-origins", "", "comma-separated browser origins allowed to call the JSON API (https://dash.example.com, https://*.example.com, *); empty: CORS off")
+
+	fs.StringVar(&c.CreateRate, "create-rate", "100/1h", "per-tenant limit of domain creations, <count>/<duration> with a burst of count, or off")
+	fs.StringVar(&c.VerifyRate, "verify-rate", "60/1h", "per-tenant limit of verify-now calls, <count>/<duration>, or off")
+	fs.DurationVar(&c.VerifyDeadline, "verify-deadline", 7*24*time.Hour, "how long after creation ownership verification keeps being retried")
+	fs.DurationVar(&c.NotaryTimeout, "notary-timeout", 2*time.Second, "timeout of each call to the notary (enqueue, verify-now); on expiry the work is left due in the store")
+	fs.DurationVar(&c.CertstoreTimeout, "certstore-timeout", 2*time.Second, "timeout of each call to certstore (routes, deletions); on expiry the notary finishes the work")
+	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 64<<10, "largest request accepted, JSON body or gRPC message")
 	return fs
 }
 
@@ -43,7 +108,109 @@ func (c *Config) validate() error {
 	c.Notary.Validate(&p, "notary")
 	c.Certstore.Validate(&p, "certstore")
 	c.Redis.Validate(&p)
+
+	c.validateAdminKey(&p)
+	switch {
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		p.Addf("tls-cert", "-tls-cert and -tls-key go together")
+	case c.TLSCert == "" && !c.BehindTLSProxy:
+		for _, l := range []struct{ flag, addr string }{{"listen", c.Listen}, {"http-listen", c.HTTPListen}} {
+			if !config.IsLoopback(l.addr) {
+				p.Addf(l.flag, "%q is not a loopback address: serve TLS (-tls-cert, -tls-key) or say that TLS is terminated in front (-behind-tls-proxy)", l.addr)
+			}
+		}
+	}
+	c.validateEdge(&p)
+	if c.DelegationZone != "" {
+		if _, err := c.Hostnames.Parse(c.DelegationZone); err != nil {
+			p.Addf("delegation-zone", "%v", err)
+		}
+	}
+	var err error
+	if c.upstreams, err = upstream.Parse(c.UpstreamAllow); err != nil {
+		p.Addf("upstream-allow", "%v", err)
+	}
+	c.corsOrigins = splitList(c.CORSOrigins)
+	if c.createLimit, err = ratelimit.Parse(c.CreateRate); err != nil {
+		p.Addf("create-rate", "%v", err)
+	}
+	if c.verifyLimit, err = ratelimit.Parse(c.VerifyRate); err != nil {
+		p.Addf("verify-rate", "%v", err)
+	}
+	if c.VerifyDeadline < time.Hour {
+		p.Addf("verify-deadline", "%v is too short for DNS changes to propagate (at least 1h)", c.VerifyDeadline)
+	}
+	if c.NotaryTimeout <= 0 || c.CertstoreTimeout <= 0 {
+		p.Addf("notary-timeout", "timeouts must be positive")
+	}
+	if c.MaxRequestBytes < 1<<10 || c.MaxRequestBytes > 4<<20 {
+		p.Addf("max-request-bytes", "%d is not between 1 KiB and 4 MiB", c.MaxRequestBytes)
+	}
 	return p.Err()
+}
+
+func (c *Config) validateAdminKey(p *config.Problems) {
+	switch {
+	case c.AdminKey != "" && c.AdminKeyFile != "":
+		p.Addf("admin-key-file", "give the admin key once: -admin-key or -admin-key-file")
+		return
+	case c.AdminKeyFile != "":
+		b, err := os.ReadFile(c.AdminKeyFile)
+		if err != nil {
+			p.Addf("admin-key-file", "%v", err)
+			return
+		}
+		c.adminKey = strings.TrimSpace(string(b))
+		if c.adminKey == "" {
+			p.Addf("admin-key-file", "%s is empty", c.AdminKeyFile)
+			return
+		}
+	default:
+		c.adminKey = strings.TrimSpace(c.AdminKey)
+	}
+	if c.adminKey != "" && len(c.adminKey) < minAdminKeyLength {
+		p.Addf("admin-key", "is %d characters; use a random key of at least %d (openssl rand -hex 32)", len(c.adminKey), minAdminKeyLength)
+	}
+}
+
+func (c *Config) validateEdge(p *config.Problems) {
+	c.edge = api.Edge{}
+	for _, s := range splitList(c.EdgeIPv4) {
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is4() {
+			p.Addf("edge-ipv4", "%q is not an IPv4 address", s)
+			continue
+		}
+		c.edge.IPv4 = append(c.edge.IPv4, a)
+	}
+	for _, s := range splitList(c.EdgeIPv6) {
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" {
+			p.Addf("edge-ipv6", "%q is not an IPv6 address", s)
+			continue
+		}
+		c.edge.IPv6 = append(c.edge.IPv6, a)
+	}
+	if c.EdgeCNAME != "" {
+		n, err := c.Hostnames.Parse(c.EdgeCNAME)
+		if err != nil {
+			p.Addf("edge-cname", "%v", err)
+		}
+		c.edge.CNAME = n.ASCII
+	}
+	if len(c.edge.IPv4)+len(c.edge.IPv6) == 0 && c.edge.CNAME == "" && c.EdgeIPv4 == "" && c.EdgeIPv6 == "" {
+		p.Addf("edge-cname", "customers need somewhere to point their names: set -edge-ipv4, -edge-ipv6 or -edge-cname")
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
 }
 
 func parseConfig(args []string) (Config, error) {
@@ -51,5 +218,8 @@ func parseConfig(args []string) (Config, error) {
 	if err := config.Parse(c.flagSet(), args); err != nil {
 		return c, err
 	}
-	return c, c.validate()
+	if err := c.validate(); err != nil {
+		return c, err
+	}
+	return c, nil
 }

@@ -2,21 +2,28 @@ package main
 
 import (
 	"context"
-	"net/http"
+	"net"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/encoding/protojson"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/portico-dev/portico/pkg/apidocs"
+	"github.com/portico-dev/portico/pkg/domains/redisstore"
+	certstorev1 "github.com/portico-dev/portico/pkg/gen/portico/certstore/v1"
 	controlv1 "github.com/portico-dev/portico/pkg/gen/portico/control/v1"
+	notaryv1 "github.com/portico-dev/portico/pkg/gen/portico/notary/v1"
+	"github.com/portico-dev/portico/pkg/grpcclient"
 	"github.com/portico-dev/portico/pkg/grpcserver"
 	"github.com/portico-dev/portico/pkg/httpserver"
 	"github.com/portico-dev/portico/pkg/logging"
 	"github.com/portico-dev/portico/pkg/redisconn"
+	"github.com/portico-dev/portico/services/controlapi/internal/api"
+	"github.com/portico-dev/portico/services/controlapi/internal/auth"
+	"github.com/portico-dev/portico/services/controlapi/internal/jsonapi"
+	"github.com/portico-dev/portico/services/controlapi/internal/ratelimit/redislimiter"
 )
 
 func run(ctx context.Context, args []string) error {
@@ -32,55 +39,116 @@ func run(ctx context.Context, args []string) error {
 
 	rdb := cfg.Redis.Open()
 	defer rdb.Close()
+	store := redisstore.New(rdb, cfg.Redis.KeyPrefix)
+
+	notaryConn, err := grpcclient.Dial(cfg.Notary)
+	if err != nil {
+		return err
+	}
+	defer notaryConn.Close()
+	certstoreConn, err := grpcclient.Dial(cfg.Certstore)
+	if err != nil {
+		return err
+	}
+	defer certstoreConn.Close()
 
 	reg := httpserver.NewRegistry()
-	srv, err := grpcserver.New(log, grpcserver.Config{
-		Listen:       cfg.Listen,
-		HealthListen: cfg.HealthListen,
-		Checks:       []grpcserver.Check{{Name: "redis", Probe: redisconn.Ping(rdb)}},
-		Registerer:   reg,
+	svc, err := api.New(api.Config{
+		Log:              log,
+		Store:            store,
+		Notary:           notaryv1.NewNotaryServiceClient(notaryConn),
+		Certstore:        certstorev1.NewCertWriteServiceClient(certstoreConn),
+		Limiter:          redislimiter.New(rdb, cfg.Redis.KeyPrefix),
+		CreateLimit:      cfg.createLimit,
+		VerifyLimit:      cfg.verifyLimit,
+		NotaryTimeout:    cfg.NotaryTimeout,
+		CertstoreTimeout: cfg.CertstoreTimeout,
+		Hostnames:        cfg.Hostnames,
+		Upstreams:        cfg.upstreams,
+		Edge:             cfg.edge,
+		DelegationZone:   cfg.DelegationZone,
+		VerifyDeadline:   cfg.VerifyDeadline,
+		Registerer:       reg,
 	})
 	if err != nil {
 		return err
 	}
-	srv.RegisterService(&controlv1.TenantService_ServiceDesc, controlv1.UnimplementedTenantServiceServer{})
-	srv.RegisterService(&controlv1.DomainService_ServiceDesc, controlv1.UnimplementedDomainServiceServer{})
+	authn := auth.New(log, cfg.adminKey, store, map[string]auth.Access{
+		"/" + controlv1.TenantService_ServiceDesc.ServiceName + "/": auth.AdminOnly,
+		"/" + controlv1.DomainService_ServiceDesc.ServiceName + "/": auth.AdminOrTenant,
+		"/" + healthpb.Health_ServiceDesc.ServiceName + "/":         auth.Public,
+	})
+	if !authn.HasAdminKey() {
+		log.Warn("no admin key configured (-admin-key-file or PORTICO_ADMIN_KEY): the tenant API refuses every call")
+	}
+
+	grpcCfg := grpcserver.Config{
+		Listen:         cfg.Listen,
+		HealthListen:   cfg.HealthListen,
+		AllowPlaintext: cfg.BehindTLSProxy,
+		Checks:         []grpcserver.Check{{Name: "redis", Probe: redisconn.Ping(rdb)}},
+		Registerer:     reg,
+		Unary:          []grpc.UnaryServerInterceptor{authn.Interceptor},
+		Stream:         []grpc.StreamServerInterceptor{authn.StreamInterceptor},
+		MaxRecvMsgSize: cfg.MaxRequestBytes,
+	}
+	selfCreds := insecure.NewCredentials()
+	var certs *certReloader
+	if cfg.TLSCert != "" {
+		if certs, err = newCertReloader(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return err
+		}
+		grpcCfg.TLS = certs.serverConfig()
+		selfCreds = credentials.NewTLS(certs.selfConfig())
+	}
+	srv, err := grpcserver.New(log, grpcCfg)
+	if err != nil {
+		return err
+	}
+	srv.RegisterService(&controlv1.TenantService_ServiceDesc, svc.Tenants())
+	srv.RegisterService(&controlv1.DomainService_ServiceDesc, svc.Domains())
 
 	// The JSON API calls the gRPC API over loopback, so both pass the same interceptors.
-	self, err := grpc.NewClient(srv.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	self, err := grpc.NewClient(loopback(srv.Addr()), grpc.WithTransportCredentials(selfCreds))
 	if err != nil {
 		return err
 	}
 	defer self.Close()
-	gw := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
-		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
-		UnmarshalOptions: protojson.UnmarshalOptions{},
-	}))
-	if err := controlv1.RegisterTenantServiceHandler(ctx, gw, self); err != nil {
-		return err
-	}
-	if err := controlv1.RegisterDomainServiceHandler(ctx, gw, self); err != nil {
-		return err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/v1/", gw)
-	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(apidocs.ControlOpenAPI) //nolint:errcheck // the client went away
-	})
-	api, err := httpserver.Listen(cfg.HTTPListen, mux)
+	handler, err := jsonapi.New(ctx, jsonapi.Config{MaxBodyBytes: int64(cfg.MaxRequestBytes), CORSOrigins: cfg.corsOrigins}, self)
 	if err != nil {
 		return err
+	}
+	apiHTTP, err := httpserver.Listen(cfg.HTTPListen, handler)
+	if err != nil {
+		return err
+	}
+	if certs != nil {
+		apiHTTP.HTTP.TLSConfig = certs.serverConfig()
 	}
 	admin, err := httpserver.Listen(cfg.AdminListen, httpserver.AdminHandler(reg, redisconn.Ping(rdb)))
 	if err != nil {
 		return err
 	}
 
-	log.Info("controlapi starting", zap.Stringer("listen", srv.Addr()), zap.Stringer("http", api.Addr()), zap.Stringer("admin", admin.Addr()))
+	log.Info("controlapi starting", zap.Stringer("listen", srv.Addr()), zap.Stringer("http", apiHTTP.Addr()),
+		zap.Stringer("admin", admin.Addr()), zap.Bool("tls", certs != nil))
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(ctx) })
-	g.Go(func() error { return api.Run(ctx) })
+	g.Go(func() error { return apiHTTP.Run(ctx) })
 	g.Go(func() error { return admin.Run(ctx) })
 	return g.Wait()
+}
+
+// loopback is the address to reach a listener from this process: an unspecified host
+// (0.0.0.0, ::) becomes the loopback address of its family.
+func loopback(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return addr.String()
+	}
+	ip := net.IPv4(127, 0, 0, 1)
+	if tcp.IP.To4() == nil {
+		ip = net.IPv6loopback
+	}
+	return (&net.TCPAddr{IP: ip, Port: tcp.Port}).String()
 }
