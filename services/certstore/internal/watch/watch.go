@@ -64,10 +64,11 @@ func (l *Log) Append(ctx context.Context, kind certstorev1.ChangeKind, name stri
 	return id, nil
 }
 
-// position is what the stream has issued and what it has trimmed.
+// position is what the stream has issued and what it still holds.
 type position struct {
 	last       streamID // the last id ever issued
-	maxDeleted streamID // the highest id trimmed or deleted
+	first      streamID // the first id still held; zero when the stream is empty
+	maxDeleted streamID // the highest id removed by XDEL (trimming does not set it)
 }
 
 func (l *Log) position(ctx context.Context) (position, error) {
@@ -78,17 +79,32 @@ func (l *Log) position(ctx context.Context) (position, error) {
 		}
 		return position{}, fmt.Errorf("read change log position: %w", err)
 	}
-	last, err1 := parseID(info.LastGeneratedID)
-	maxDel, err2 := parseID(info.MaxDeletedEntryID)
-	if err := errors.Join(err1, err2); err != nil {
+	var p position
+	var errs [3]error
+	p.last, errs[0] = parseID(info.LastGeneratedID)
+	p.maxDeleted, errs[1] = parseID(info.MaxDeletedEntryID)
+	if info.Length > 0 {
+		p.first, errs[2] = parseID(info.FirstEntry.ID)
+	}
+	if err := errors.Join(errs[:]...); err != nil {
 		return position{}, fmt.Errorf("read change log position: %w", err)
 	}
-	return position{last: last, maxDeleted: maxDel}, nil
+	return p, nil
 }
 
-// holds reports whether every change after id is still in the stream.
+// holds reports whether every change after id is still in the stream: id is not from
+// the future, and either nothing came after it or it is at or after the first entry
+// still held (trimming removes from the head). When id is older than the first entry
+// held, the entries between them may have been trimmed: that counts as not held, which
+// costs at most one unnecessary RESET.
 func (p position) holds(id streamID) bool {
-	return !id.less(p.maxDeleted) && !p.last.less(id)
+	switch {
+	case p.last.less(id), id.less(p.maxDeleted):
+		return false
+	case id == p.last:
+		return true
+	}
+	return p.first != (streamID{}) && !id.less(p.first)
 }
 
 // rangeAfter returns up to count changes after id (exclusive).
