@@ -23,6 +23,7 @@ import (
 	"github.com/portico-dev/portico/pkg/mtls"
 	"github.com/portico-dev/portico/pkg/mtls/mtlstest"
 	"github.com/portico-dev/portico/pkg/redisconn/redistest"
+	"github.com/portico-dev/portico/services/certstore/internal/secrets/awssm/smfake"
 	"github.com/portico-dev/portico/services/certstore/internal/secrets/localkek"
 	"github.com/portico-dev/portico/services/certstore/internal/store/redisstore"
 	"github.com/portico-dev/portico/services/certstore/internal/testcert"
@@ -123,10 +124,14 @@ func TestAccessControl(t *testing.T) {
 
 	type call func(ctx context.Context, conn *grpc.ClientConn) error
 	read := func(f func(certstorev1.CertReadServiceClient, context.Context) error) call {
-		return func(ctx context.Context, conn *grpc.ClientConn) error { return f(certstorev1.NewCertReadServiceClient(conn), ctx) }
+		return func(ctx context.Context, conn *grpc.ClientConn) error {
+			return f(certstorev1.NewCertReadServiceClient(conn), ctx)
+		}
 	}
 	write := func(f func(certstorev1.CertWriteServiceClient, context.Context) error) call {
-		return func(ctx context.Context, conn *grpc.ClientConn) error { return f(certstorev1.NewCertWriteServiceClient(conn), ctx) }
+		return func(ctx context.Context, conn *grpc.ClientConn) error {
+			return f(certstorev1.NewCertWriteServiceClient(conn), ctx)
+		}
 	}
 	methods := []struct {
 		name    string
@@ -359,5 +364,42 @@ func TestKEKCommand(t *testing.T) {
 	text, _ := os.ReadFile(path)
 	if _, err := localkek.ParseKeyring(text); err != nil || strings.Count(string(text), ":") != 2 {
 		t.Fatalf("keyring after create and rotate: %v\n%s; want two KEKs", err, text)
+	}
+}
+
+// TestAWSBackendThroughRun starts certstore with -secrets-backend aws against the fake
+// Secrets Manager (-aws-endpoint): keys go to secrets, a renewal deletes the old secret,
+// and Lookup reads the key back.
+func TestAWSBackendThroughRun(t *testing.T) {
+	fake := smfake.Start(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+	t.Setenv("AWS_REGION", "eu-west-1")
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	_, prefix := redistest.New(t)
+	plain := insecure.NewCredentials()
+	addr, _ := startRun(t, plain, "-redis-key-prefix", prefix, "-secrets-backend", "aws",
+		"-aws-endpoint", fake.URL, "-aws-secret-prefix", "acme/keys/")
+	conn := dial(t, addr, plain)
+	write, read := certstorev1.NewCertWriteServiceClient(conn), certstorev1.NewCertReadServiceClient(conn)
+	ca := testcert.NewCA(t)
+	name := "shop.example.com"
+	if _, err := write.SetRoute(t.Context(), &certstorev1.SetRouteRequest{Route: &certstorev1.Route{Hostname: name, TenantId: "t"}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		c := ca.Issue(t, testcert.Leaf{DNSNames: []string{name}})
+		if _, err := write.PutCertificate(t.Context(), &certstorev1.PutCertificateRequest{Hostname: name, CertificateChain: c.Chain, PrivateKey: c.Key}); err != nil {
+			t.Fatal(err)
+		}
+		lookupMatches(t, read, name, c)
+		names := fake.Names()
+		if len(names) != 1 || !strings.HasPrefix(names[0], "acme/keys/"+name+"/") {
+			t.Fatalf("secrets held %v, want exactly the current key's, under the prefix", names)
+		}
+	}
+	if fake.Calls("DeleteSecret") != 1 {
+		t.Fatalf("%d secrets deleted, want 1 (the replaced key)", fake.Calls("DeleteSecret"))
 	}
 }
