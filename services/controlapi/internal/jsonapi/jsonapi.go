@@ -19,6 +19,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"regexp"
 	"strconv"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -112,9 +113,14 @@ func tooLarge(w http.ResponseWriter, max int64) {
 	fmt.Fprintf(w, `{"code":%d,"message":"request body larger than %d bytes","details":[]}`, codes.InvalidArgument, max)
 }
 
-// errorHandler adds Retry-After and WWW-Authenticate, then answers as grpc-gateway does.
+// errorHandler adds Retry-After and WWW-Authenticate, gives the gateway's own parse
+// errors a field violation, then answers as grpc-gateway does.
 func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	st := status.Convert(err)
+	if st.Code() == codes.InvalidArgument && len(st.Details()) == 0 {
+		st = withParseViolation(st)
+		err = st.Err()
+	}
 	for _, d := range st.Details() {
 		if ri, ok := d.(*errdetails.RetryInfo); ok {
 			secs := math.Ceil(ri.GetRetryDelay().AsDuration().Seconds())
@@ -134,4 +140,28 @@ type bearerChallenge struct{ http.ResponseWriter }
 func (b *bearerChallenge) WriteHeader(code int) {
 	b.Header().Set("WWW-Authenticate", `Bearer realm="portico"`)
 	b.ResponseWriter.WriteHeader(code)
+}
+
+// parseField finds the field in grpc-gateway's and protojson's parse errors:
+// `parsing field "status": ...`, `invalid value for string field hostname`,
+// `unknown field "x"`, `type mismatch, parameter: hostname`.
+var parseField = regexp.MustCompile(`(?:field:? "?|parameter: )([a-z_][a-z0-9_.]*)`)
+
+// withParseViolation turns an INVALID_ARGUMENT without details, which only the gateway
+// produces (the service always names the field), into one with a violation of rule
+// "malformed" naming the field when the parser said which, and "body" otherwise. A
+// dashboard thus handles every 400 the same way.
+func withParseViolation(st *status.Status) *status.Status {
+	field := "body"
+	if m := parseField.FindStringSubmatch(st.Message()); m != nil {
+		field = m[1]
+	}
+	named := status.New(codes.InvalidArgument, "invalid "+field+": "+st.Message())
+	withDetails, err := named.WithDetails(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{
+		Field: field, Reason: "malformed", Description: st.Message(),
+	}}})
+	if err != nil {
+		return st
+	}
+	return withDetails
 }
