@@ -4,7 +4,9 @@ go 1.26.0
 
 require (
 	github.com/hashicorp/golang-lru/v2 v2.0.7
+	github.com/pires/go-proxyproto v0.15.0
 	github.com/portico-dev/portico/pkg v0.0.0
+	github.com/portico-dev/portico/test/e2e v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	go.uber.org/zap v1.28.0
 	golang.org/x/sync v0.24.0
@@ -22,6 +24,8 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/redis/go-redis/v9 v9.23.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
 	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
@@ -33,3 +37,6 @@ require (
 // The shared module lives in this repository; builds without go.work (GOWORK=off, the
 // Dockerfiles) find it here.
 replace github.com/portico-dev/portico/pkg => ../../pkg
+
+// Integration tests start the real certstore with the e2e process helpers.
+replace github.com/portico-dev/portico/test/e2e => ../../test/e2e

@@ -2,19 +2,25 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
-	"fmt"
+	"net"
 	"net/http"
+	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	certstorev1 "github.com/portico-dev/portico/pkg/gen/portico/certstore/v1"
 	"github.com/portico-dev/portico/pkg/grpcclient"
 	"github.com/portico-dev/portico/pkg/grpcserver"
 	"github.com/portico-dev/portico/pkg/httpserver"
 	"github.com/portico-dev/portico/pkg/logging"
+	"github.com/portico-dev/portico/services/gateway/internal/certcache"
+	"github.com/portico-dev/portico/services/gateway/internal/certsource"
+	"github.com/portico-dev/portico/services/gateway/internal/handshake"
+	"github.com/portico-dev/portico/services/gateway/internal/proxy"
+	"github.com/portico-dev/portico/services/gateway/internal/proxyprotocol"
+	"github.com/portico-dev/portico/services/gateway/internal/watch"
 )
 
 func run(ctx context.Context, args []string) error {
@@ -28,54 +34,129 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer log.Sync() //nolint:errcheck // best effort at exit
 
-	certstoreConn, err := grpcclient.Dial(cfg.Certstore)
+	conn, err := grpcclient.Dial(cfg.Certstore)
 	if err != nil {
 		return err
 	}
-	defer certstoreConn.Close()
-	certstoreUp := func(ctx context.Context) error {
-		resp, err := healthpb.NewHealthClient(certstoreConn).Check(ctx, &healthpb.HealthCheckRequest{})
-		if err != nil {
-			return fmt.Errorf("certstore: %w", err)
-		}
-		if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-			return fmt.Errorf("certstore is %v", resp.GetStatus())
-		}
-		return nil
-	}
+	defer conn.Close()
+	certstore := certstorev1.NewCertReadServiceClient(conn)
 
 	reg := httpserver.NewRegistry()
+	cache := certcache.New(certcache.Config{
+		MaxEntries:  cfg.CacheMaxEntries,
+		MaxBytes:    cfg.CacheMaxBytes,
+		MaxNegative: cfg.CacheMaxNegative,
+		PositiveTTL: cfg.CacheTTL,
+		NegativeTTL: cfg.CacheNegativeTTL,
+		Metrics:     certcache.NewMetrics(reg),
+	})
+	selector := handshake.New(cache, certsource.New(certstore, log, reg), handshake.Config{
+		Policy:        cfg.Hostnames,
+		LookupTimeout: cfg.LookupTimeout,
+		MaxLookups:    cfg.MaxLookups,
+	}, log, reg)
+	defer selector.Close()
+	watcher := watch.New(certstore, cache, watch.Config{}, log, reg)
+	proxies := proxy.New(proxy.Config{
+		DefaultUpstream:       cfg.Upstream,
+		NotaryHTTP:            cfg.NotaryHTTP,
+		TrustedProxies:        cfg.TrustedProxies,
+		RedirectHTTPSPort:     cfg.RedirectHTTPSPort,
+		Policy:                cfg.Hostnames,
+		DialTimeout:           cfg.UpstreamDialTimeout,
+		ResponseHeaderTimeout: cfg.UpstreamResponseTimeout,
+		IdleConnTimeout:       cfg.UpstreamIdleTimeout,
+		MaxIdleConns:          cfg.UpstreamMaxIdleConns,
+	}, selector, log, reg)
+	defer proxies.Close()
+	ready := readiness{watcher: watcher, cache: cache}
+
 	health, err := grpcserver.New(log, grpcserver.Config{
-		HealthListen: cfg.HealthListen,
-		Checks:       []grpcserver.Check{{Name: "certstore", Probe: certstoreUp}},
+		HealthListen:  cfg.HealthListen,
+		Checks:        []grpcserver.Check{{Name: "certstore watch or warm cache", Probe: ready.wait}},
+		CheckInterval: time.Second,
 	})
 	if err != nil {
 		return err
 	}
-	admin, err := httpserver.Listen(cfg.AdminListen, httpserver.AdminHandler(reg, certstoreUp))
+	admin, err := httpserver.Listen(cfg.AdminListen, httpserver.AdminHandler(reg, ready.now))
 	if err != nil {
 		return err
 	}
-	plain, err := httpserver.Listen(cfg.HTTPListen, http.NotFoundHandler())
+	plain, plainLis, err := listen(cfg, cfg.HTTPListen, proxies.HTTP(), log)
 	if err != nil {
 		return err
 	}
-	secure, err := httpserver.Listen(cfg.HTTPSListen, http.NotFoundHandler())
+	secure, secureLis, err := listen(cfg, cfg.HTTPSListen, proxies.HTTPS(), log)
 	if err != nil {
+		plainLis.Close()
 		return err
 	}
-	secure.HTTP.TLSConfig = &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return nil, errors.New("no certificate: SNI routing is not implemented yet")
-		},
-	}
+	secure.TLSConfig = handshake.ServerConfig(selector, cfg.SessionTickets)
 
-	log.Info("gateway starting", zap.Stringer("http", plain.Addr()), zap.Stringer("https", secure.Addr()), zap.Stringer("admin", admin.Addr()))
+	log.Info("gateway starting", zap.Stringer("http", plainLis.Addr()), zap.Stringer("https", secureLis.Addr()),
+		zap.Stringer("admin", admin.Addr()), zap.String("certstore", cfg.Certstore.Addr), zap.String("upstream", cfg.Upstream))
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return watcher.Run(ctx) })
 	g.Go(func() error { return health.Run(ctx) })
 	g.Go(func() error { return admin.Run(ctx) })
-	g.Go(func() error { return plain.Run(ctx) })
-	g.Go(func() error { return secure.Run(ctx) })
+	g.Go(func() error { return httpserver.Run(ctx, plain, plainLis, httpserver.DefaultGrace) })
+	g.Go(func() error { return httpserver.Run(ctx, secure, secureLis, httpserver.DefaultGrace) })
 	return g.Wait()
+}
+
+// listen binds a client-facing listener (with PROXY protocol from the configured load
+// balancers) and builds its server: header, handshake and idle timeouts, a header size
+// limit (431 beyond it), and connection errors logged at debug level only, since every
+// refused handshake would otherwise log a line.
+func listen(cfg Config, addr string, h http.Handler, log *zap.Logger) (*http.Server, net.Listener, error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    int(cfg.MaxHeaderBytes),
+	}
+	if srv.ErrorLog, err = zap.NewStdLogAt(log.Named("http"), zap.DebugLevel); err != nil {
+		lis.Close()
+		return nil, nil, err
+	}
+	return srv, proxyprotocol.Wrap(lis, cfg.ProxyProtocolCIDRs, cfg.ReadHeaderTimeout), nil
+}
+
+// readiness: the gateway can serve once its Watch stream to certstore is up (it can then
+// fetch and keep entries right), or while it holds cached certificates (it serves them
+// even with certstore down).
+type readiness struct {
+	watcher *watch.Watcher
+	cache   *certcache.Cache
+}
+
+var errNotReady = errors.New("no Watch stream to certstore and no certificate cached")
+
+func (r readiness) now(context.Context) error {
+	if ok, _ := r.watcher.Connected(); ok || r.cache.Len() > 0 {
+		return nil
+	}
+	return errNotReady
+}
+
+// wait is the health probe: it returns as soon as the gateway is ready, or errNotReady
+// when ctx ends first, so health turns SERVING the moment the stream connects.
+func (r readiness) wait(ctx context.Context) error {
+	for {
+		ok, changed := r.watcher.Connected()
+		if ok || r.cache.Len() > 0 {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-time.After(50 * time.Millisecond): // the cache may warm without a stream
+		case <-ctx.Done():
+			return errNotReady
+		}
+	}
 }

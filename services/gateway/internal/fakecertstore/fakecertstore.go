@@ -40,6 +40,7 @@ type Server struct {
 	changed chan struct{} // closed and replaced on every event
 	delay   time.Duration
 	failure codes.Code
+	floor   int // revisions below this are no longer kept
 
 	lookups atomic.Int64
 	watches atomic.Int64
@@ -151,6 +152,14 @@ func (s *Server) PutSilently(name string, leaf testpki.Leaf) {
 	s.certs[name] = stored{leaf: leaf, version: s.certs[name].version + 1}
 }
 
+// ForgetHistory stops keeping the revisions so far: a watcher resuming from one of them
+// starts with RESET.
+func (s *Server) ForgetHistory() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.floor = len(s.events) + 1
+}
+
 // SetDelay makes every Lookup wait d first.
 func (s *Server) SetDelay(d time.Duration) {
 	s.mu.Lock()
@@ -238,7 +247,7 @@ func (s *Server) Watch(req *certstorev1.WatchRequest, stream grpc.ServerStreamin
 	s.mu.Lock()
 	next := len(s.events) // index of the next event to send
 	reset := true
-	if after, err := strconv.Atoi(req.GetAfterRevision()); err == nil && after >= 0 && after <= len(s.events) {
+	if after, err := strconv.Atoi(req.GetAfterRevision()); err == nil && after >= s.floor && after <= len(s.events) {
 		next, reset = after, false
 	}
 	if reset {
