@@ -93,3 +93,7 @@ func (c *Cache) Forget(name string, ref []byte) {
 
 // Len is the number of keys held.
 func (c *Cache) Len() int { return c.keys.Len() }
+
+// Purge drops every cached key (after a KEK or backend incident, and for benchmarks of
+// the cold path).
+func (c *Cache) Purge() { c.keys.Purge() }

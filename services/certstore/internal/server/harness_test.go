@@ -32,13 +32,13 @@ type replica struct {
 
 // cluster is the shared state several replicas run on: one Redis prefix, one KEK file.
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	prefix  string
 	kekFile string
 	log     *zap.Logger
 }
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t testing.TB) *cluster {
 	t.Helper()
 	_, prefix := redistest.New(t)
 	kek := filepath.Join(t.TempDir(), "kek")
