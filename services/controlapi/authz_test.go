@@ -62,7 +62,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 				_, err := h.domains.GetDomain(ctx, &controlv1.GetDomainRequest{Hostname: "shop.owner-example.com"})
 				return err
 			},
-			http: func(key string, _ int) jsonAnswer { return h.call("GET", "/v1/domains/shop.owner-example.com", key, nil) },
+			http: func(key string, _ int) jsonAnswer {
+				return h.call("GET", "/v1/domains/shop.owner-example.com", key, nil)
+			},
 			want: want{"owner": codes.OK, "other tenant": codes.NotFound, "admin": codes.OK},
 		},
 		{
@@ -94,7 +96,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 				_, err := h.domains.DeleteDomain(ctx, &controlv1.DeleteDomainRequest{Hostname: host})
 				return err
 			},
-			http: func(key string, n int) jsonAnswer { return h.call("DELETE", "/v1/domains/"+seedOwned(t, h, n), key, nil) },
+			http: func(key string, n int) jsonAnswer {
+				return h.call("DELETE", "/v1/domains/"+seedOwned(t, h, n), key, nil)
+			},
 			want: want{"owner": codes.OK, "other tenant": codes.NotFound, "admin": codes.OK},
 		},
 		{
@@ -156,7 +160,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 				_, err := h.tenants.RotateTenantKey(ctx, &controlv1.RotateTenantKeyRequest{TenantId: "rotated"})
 				return err
 			},
-			http: func(key string, _ int) jsonAnswer { return h.call("POST", "/v1/tenants/rotated:rotateKey", key, map[string]any{}) },
+			http: func(key string, _ int) jsonAnswer {
+				return h.call("POST", "/v1/tenants/rotated:rotateKey", key, map[string]any{})
+			},
 			want: want{"owner": codes.PermissionDenied, "other tenant": codes.PermissionDenied, "admin": codes.OK},
 		},
 		{
@@ -165,7 +171,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 				_, err := h.tenants.DeleteTenant(ctx, &controlv1.DeleteTenantRequest{TenantId: seedTenant(t, h, n)})
 				return err
 			},
-			http: func(key string, n int) jsonAnswer { return h.call("DELETE", "/v1/tenants/"+seedTenant(t, h, n), key, nil) },
+			http: func(key string, n int) jsonAnswer {
+				return h.call("DELETE", "/v1/tenants/"+seedTenant(t, h, n), key, nil)
+			},
 			want: want{"owner": codes.PermissionDenied, "other tenant": codes.PermissionDenied, "admin": codes.OK},
 		},
 	}
