@@ -57,7 +57,9 @@ func (notaryDown) VerifyDomain(context.Context, *notaryv1.VerifyDomainRequest, .
 	return nil, errors.New("connection refused")
 }
 
-type certstoreUp struct{ certstorev1.CertWriteServiceClient }
+type certstoreUp struct {
+	certstorev1.CertWriteServiceClient
+}
 
 func (certstoreUp) DeleteRoute(context.Context, *certstorev1.DeleteRouteRequest, ...grpc.CallOption) (*certstorev1.DeleteRouteResponse, error) {
 	return &certstorev1.DeleteRouteResponse{}, nil
