@@ -92,6 +92,9 @@ type Env struct {
 	ChallSrvURL string
 	// Pool trusts Pebble's API listeners (not the certificates Pebble issues: see Root).
 	Pool *x509.CertPool
+
+	listenerCA    *x509.Certificate
+	listenerCAKey *ecdsa.PrivateKey
 }
 
 // Start runs challtestsrv and Pebble for t and stops them at its cleanup.
@@ -109,7 +112,14 @@ func Start(t testing.TB, opts Options) *Env {
 		"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "")
 	waitTCP(t, challMgmt)
 
-	pool, certFile, keyFile := pebbleListenerCert(t, dir)
+	ca, caKey := newListenerCA(t)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	certFile, keyFile := filepath.Join(dir, "pebble-cert.pem"), filepath.Join(dir, "pebble-key.pem")
+	certDER, leafKey := issueListenerCert(t, ca, caKey)
+	keyDER, _ := x509.MarshalECPrivateKey(leafKey)
+	writePEM(t, certFile, "CERTIFICATE", certDER)
+	writePEM(t, keyFile, "EC PRIVATE KEY", keyDER)
 	listen, mgmt := freeAddr(t, false), freeAddr(t, false)
 	profiles := opts.Profiles
 	if profiles == nil {
@@ -147,6 +157,8 @@ func Start(t testing.TB, opts Options) *Env {
 		DNSAddr:       dnsAddr,
 		ChallSrvURL:   "http://" + challMgmt,
 		Pool:          pool,
+		listenerCA:    ca,
+		listenerCAKey: caKey,
 	}
 	e.waitDirectory(t)
 	return e
@@ -458,9 +470,9 @@ func freePort(t testing.TB) int {
 	return n
 }
 
-// pebbleListenerCert makes a throwaway CA and a certificate for 127.0.0.1 and
-// localhost, for Pebble's own HTTPS listeners.
-func pebbleListenerCert(t testing.TB, dir string) (*x509.CertPool, string, string) {
+// newListenerCA makes a throwaway CA for Pebble's own HTTPS listeners (and proxies in
+// front of them).
+func newListenerCA(t testing.TB) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{
@@ -472,25 +484,26 @@ func pebbleListenerCert(t testing.TB, dir string) (*x509.CertPool, string, strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	caCert, _ := x509.ParseCertificate(caDER)
+	ca, _ := x509.ParseCertificate(caDER)
+	return ca, caKey
+}
+
+// issueListenerCert issues a certificate for 127.0.0.1 and localhost.
+func issueListenerCert(t testing.TB, ca *x509.Certificate, caKey *ecdsa.PrivateKey) ([]byte, *ecdsa.PrivateKey) {
+	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
+		SerialNumber: serial, Subject: pkix.Name{CommonName: "localhost"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	certFile, keyFile := filepath.Join(dir, "pebble-cert.pem"), filepath.Join(dir, "pebble-key.pem")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "EC PRIVATE KEY", keyDER)
-	pool := x509.NewCertPool()
-	pool.AddCert(caCert)
-	return pool, certFile, keyFile
+	return der, key
 }
 
 func writePEM(t testing.TB, path, typ string, der []byte) {
