@@ -2,6 +2,7 @@ package acmetest
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
@@ -55,8 +56,10 @@ func (e *Env) StartProxy(t testing.TB) *Proxy {
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.Pool, MinVersion: tls.VersionTLS12}},
 		ModifyResponse: func(resp *http.Response) error {
 			if resp.Request.Method == http.MethodPost && resp.Request.URL.Path == p.newOrderPath && resp.StatusCode == http.StatusCreated {
+				replaces, _ := resp.Request.Context().Value(replacesKey{}).(string)
 				p.mu.Lock()
 				p.orders++
+				p.replaces = append(p.replaces, replaces)
 				p.mu.Unlock()
 			}
 			return nil
@@ -64,7 +67,7 @@ func (e *Env) StartProxy(t testing.TB) *Proxy {
 	}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && r.URL.Path == p.newOrderPath {
-			p.recordReplaces(r)
+			r = r.WithContext(context.WithValue(r.Context(), replacesKey{}, readReplaces(r)))
 			if retryAfter, limit := p.takeLimit(); limit {
 				if retryAfter != "" {
 					w.Header().Set("Retry-After", retryAfter)
@@ -120,20 +123,22 @@ func (p *Proxy) takeLimit() (string, bool) {
 	return v, true
 }
 
-// Replaces lists the `replaces` field (RFC 9773) of every new-order request, "" for
-// orders that named none.
+// Replaces lists the `replaces` field (RFC 9773) of every order Pebble created, in
+// order, "" for orders that named none.
 func (p *Proxy) Replaces() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.replaces...)
 }
 
-// recordReplaces reads the order's JWS payload and puts the body back.
-func (p *Proxy) recordReplaces(r *http.Request) {
+type replacesKey struct{}
+
+// readReplaces reads the order's JWS payload's replaces field and puts the body back.
+func readReplaces(r *http.Request) string {
 	body, err := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	if err != nil {
-		return
+		return ""
 	}
 	var jws struct {
 		Payload string `json:"payload"`
@@ -142,13 +147,11 @@ func (p *Proxy) recordReplaces(r *http.Request) {
 		Replaces string `json:"replaces"`
 	}
 	if json.Unmarshal(body, &jws) != nil {
-		return
+		return ""
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(jws.Payload)
 	if err != nil || json.Unmarshal(payload, &order) != nil {
-		return
+		return ""
 	}
-	p.mu.Lock()
-	p.replaces = append(p.replaces, order.Replaces)
-	p.mu.Unlock()
+	return order.Replaces
 }
