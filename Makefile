@@ -121,6 +121,7 @@ test: check-generate lint build-alone redis ## Everything CI runs: generated cod
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 	cd pkg && go test -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./hostname
+	cd services/certstore && go test -run '^$$' -fuzz FuzzCheck -fuzztime $${FUZZTIME:-30s} ./internal/certinput
 
 # --- running -----------------------------------------------------------------------
 
