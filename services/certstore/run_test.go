@@ -403,3 +403,29 @@ func TestAWSBackendThroughRun(t *testing.T) {
 		t.Fatalf("%d secrets deleted, want 1 (the replaced key)", fake.Calls("DeleteSecret"))
 	}
 }
+
+// TestShutdownEndsWatchStreams: on SIGTERM (the context of run ending) an open Watch
+// stream ends with UNAVAILABLE, so the gateway reconnects elsewhere, and run returns
+// well within the 5 seconds a rollout allows.
+func TestShutdownEndsWatchStreams(t *testing.T) {
+	_, prefix := redistest.New(t)
+	plain := insecure.NewCredentials()
+	addr, stop := startRun(t, plain, "-redis-key-prefix", prefix, "-kek-file", kekFile(t))
+	stream, err := certstorev1.NewCertReadServiceClient(dial(t, addr, plain)).Watch(t.Context(), &certstorev1.WatchRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, err := stream.Recv(); err != nil || first.GetKind() != certstorev1.ChangeKind_CHANGE_KIND_RESET {
+		t.Fatalf("first message %v, %v; want RESET", first, err)
+	}
+	start := time.Now()
+	stop()
+	took := time.Since(start)
+	if _, err := stream.Recv(); status.Code(err) != codes.Unavailable {
+		t.Fatalf("stream after shutdown: %v, want UNAVAILABLE", err)
+	}
+	if took > 4*time.Second {
+		t.Fatalf("run took %v to stop with a watcher connected", took)
+	}
+	t.Logf("stopped in %v with a watcher connected", took.Round(time.Millisecond))
+}
