@@ -38,7 +38,7 @@ func TestServicesStartServeAndStop(t *testing.T) {
 	controlAddr := proc.FreeAddr(t)
 	services[2].health = controlAddr
 	services[2].args = append([]string{"-listen", controlAddr, "-http-listen", proc.FreeAddr(t), "-admin-listen", proc.FreeAddr(t),
-		"-notary-addr", notaryAddr, "-certstore-addr", certstoreAddr}, redis...)
+		"-notary-addr", notaryAddr, "-certstore-addr", certstoreAddr, "-edge-cname", "edge.portico.example.net"}, redis...)
 
 	running := make([]*proc.Process, len(services))
 	for i, s := range services {
