@@ -77,7 +77,8 @@ func startControlAPI(t testing.TB, o harnessOptions) *harness {
 		o.certstore = freeAddr(t)
 	}
 	h := &harness{t: t, grpcAddr: freeAddr(t), httpAddr: freeAddr(t), admin: freeAddr(t), rdb: rdb, prefix: prefix,
-		store: redisstore.New(rdb, prefix), http: &http.Client{Timeout: 30 * time.Second}}
+		store: redisstore.New(rdb, prefix), http: &http.Client{Timeout: 30 * time.Second,
+			Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	args := append([]string{
 		"-listen", h.grpcAddr, "-http-listen", h.httpAddr, "-admin-listen", h.admin,
 		"-redis-addr", redistest.Addr(), "-redis-key-prefix", prefix,
