@@ -71,6 +71,9 @@ func run(ctx context.Context, args []string) error {
 	records := redisstore.New(rdb, cfg.Redis.KeyPrefix)
 	changes := watch.NewLog(rdb, cfg.Redis.KeyPrefix, cfg.WatchLogLength)
 	hub := watch.NewHub(changes, log, watchBuffer)
+	if err := hub.Register(reg); err != nil {
+		return err
+	}
 	read, write := server.New(server.Deps{
 		Store:     records,
 		Keys:      keys,

@@ -211,10 +211,13 @@ func caller(ctx context.Context) zap.Field {
 	return logging.Identity(id)
 }
 
-// announce appends a change after a write took effect. A failure is returned to the
-// writer as UNAVAILABLE: the write stands, and retrying it announces it again.
+// announce appends a change after a write took effect, even if the caller has gone
+// away meanwhile (the write stands, so watchers must hear of it). A failure is returned
+// to the writer as UNAVAILABLE: retrying the write announces it again.
 func (w *Write) announce(ctx context.Context, kind certstorev1.ChangeKind, name, what string) error {
-	if _, err := w.d.Changes.Append(ctx, kind, name); err != nil {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := w.d.Changes.Append(actx, kind, name); err != nil {
 		return errkind.Wrap(errkind.Unavailable, err, "%s took effect but watchers were not told; retry the call", what)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	certstorev1 "github.com/portico-dev/portico/pkg/gen/portico/certstore/v1"
@@ -44,6 +45,19 @@ type subscription struct {
 func NewHub(log *Log, logger *zap.Logger, buffer int) *Hub {
 	return &Hub{log: log, logger: logger, buffer: max(buffer, 1), block: time.Second,
 		ready: make(chan struct{}), subs: map[*subscription]struct{}{}}
+}
+
+// Register adds the hub's gauges to reg: certstore_watchers, the Watch streams this
+// process serves.
+func (h *Hub) Register(reg prometheus.Registerer) error {
+	return reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "certstore_watchers",
+		Help: "Watch streams this certstore process is serving.",
+	}, func() float64 {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return float64(len(h.subs))
+	}))
 }
 
 // Run follows the log until ctx ends, then closes every subscription with ErrClosed.
