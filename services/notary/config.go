@@ -2,12 +2,21 @@ package main
 
 import (
 	"flag"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
 
 	"github.com/portico-dev/portico/pkg/config"
 	"github.com/portico-dev/portico/pkg/grpcclient"
+	"github.com/portico-dev/portico/pkg/hostname"
 	"github.com/portico-dev/portico/pkg/logging"
 	"github.com/portico-dev/portico/pkg/mtls"
 	"github.com/portico-dev/portico/pkg/redisconn"
+	"github.com/portico-dev/portico/services/notary/internal/acmeclient"
+	"github.com/portico-dev/portico/services/notary/internal/lifecycle"
+	"github.com/portico-dev/portico/services/notary/internal/worker"
 )
 
 // Config is the notary's configuration.
@@ -20,6 +29,30 @@ type Config struct {
 	Certstore    grpcclient.Target
 	Redis        redisconn.Options
 	Log          logging.Options
+	Hostnames    hostname.Policy
+
+	ACME struct {
+		Directory      string
+		CAFile         string
+		Email          string
+		EABKeyID       string
+		EABHMAC        string
+		Profile        string
+		KeyType        string
+		AccountKeyFile string
+		OrderTimeout   time.Duration
+	}
+	DNS struct {
+		Resolvers     string
+		Timeout       time.Duration
+		EdgeAddresses string
+		EdgeCNAME     string
+		CAAIdentities string
+	}
+	Policy        lifecycle.Policy
+	Worker        worker.Config
+	VerifyTimeout time.Duration
+	ChallengeTTL  time.Duration
 }
 
 func (c *Config) flagSet() *flag.FlagSet {
@@ -32,6 +65,43 @@ func (c *Config) flagSet() *flag.FlagSet {
 	c.Certstore.RegisterFlags(fs, "certstore", "127.0.0.1:9091")
 	c.Redis.RegisterFlags(fs)
 	c.Log.RegisterFlags(fs)
+	c.Hostnames.RegisterFlags(fs)
+
+	fs.StringVar(&c.ACME.Directory, "acme-directory", "https://acme-v02.api.letsencrypt.org/directory", "ACME directory URL of the CA (Let's Encrypt staging: https://acme-staging-v02.api.letsencrypt.org/directory)")
+	fs.StringVar(&c.ACME.CAFile, "acme-ca-file", "", "PEM bundle trusted for the CA's API, instead of the system roots (a private or test CA such as Pebble)")
+	fs.StringVar(&c.ACME.Email, "acme-email", "", "contact address of the ACME account (optional)")
+	fs.StringVar(&c.ACME.EABKeyID, "acme-eab-kid", "", "external account binding key ID, for CAs that require one")
+	fs.StringVar(&c.ACME.EABHMAC, "acme-eab-hmac", "", "external account binding HMAC key, base64url (prefer the environment variable)")
+	fs.StringVar(&c.ACME.Profile, "acme-profile", "", "ACME certificate profile to order (empty: the CA's default)")
+	fs.StringVar(&c.ACME.KeyType, "acme-key-type", "ec256", "key of each certificate, fresh per certificate: ec256 (ECDSA P-256) or rsa2048")
+	fs.StringVar(&c.ACME.AccountKeyFile, "acme-account-key-file", "acme-account-key.pem", "the deployment's ACME account key (PEM), shared by every replica; created 0600 when absent")
+	fs.DurationVar(&c.ACME.OrderTimeout, "acme-order-timeout", 5*time.Minute, "how long one ACME order may take")
+
+	fs.StringVar(&c.DNS.Resolvers, "dns-resolvers", "1.1.1.1:53,8.8.8.8:53", "recursive DNS resolvers (host:port, comma-separated), asked in order")
+	fs.DurationVar(&c.DNS.Timeout, "dns-timeout", 2*time.Second, "timeout of one DNS query to one resolver")
+	fs.StringVar(&c.DNS.EdgeAddresses, "edge-addresses", "", "the edge's IP addresses (comma-separated): a hostname must resolve only to these, unless it CNAMEs to -edge-cname")
+	fs.StringVar(&c.DNS.EdgeCNAME, "edge-cname", "", "the name customers CNAME their hostnames to")
+	fs.StringVar(&c.DNS.CAAIdentities, "caa-identities", "letsencrypt.org", "the CA's identities as CAA records name them (comma-separated); empty skips the CAA check")
+
+	d := lifecycle.DefaultPolicy()
+	fs.DurationVar(&c.Policy.VerifyInterval, "verify-interval", d.VerifyInterval, "first spacing of ownership checks; it doubles every 5 failed checks")
+	fs.DurationVar(&c.Policy.VerifyMaxInterval, "verify-max-interval", d.VerifyMaxInterval, "longest spacing of ownership checks")
+	fs.DurationVar(&c.Policy.VerifyDeadline, "verify-deadline", d.VerifyDeadline, "how long after creation ownership is checked before the domain is FAILED")
+	fs.DurationVar(&c.Policy.ReverifyInterval, "reverify-interval", d.ReverifyInterval, "how often an active domain is checked to still point at the edge")
+	fs.IntVar(&c.Policy.ReverifyThreshold, "reverify-failures", d.ReverifyThreshold, "consecutive definite re-verification failures that make a domain MOVED")
+	fs.DurationVar(&c.Policy.MovedGrace, "moved-grace", d.MovedGrace, "how long a MOVED domain is kept before it is removed")
+	fs.DurationVar(&c.Policy.RenewalInfoInterval, "renewal-info-interval", d.RenewalInfoInterval, "how often the CA's renewal window (ARI) is fetched when it gives no Retry-After")
+	fs.DurationVar(&c.Policy.TransientRetry, "transient-retry", d.TransientRetry, "first wait after an indeterminate DNS answer or a transient error (doubles, up to 30 min)")
+	fs.DurationVar(&c.Policy.InFlight, "in-flight-timeout", d.InFlight, "how long an order in flight is left to its holder before another replica may take it over (the lease decides whether the holder lives)")
+
+	fs.DurationVar(&c.Worker.LeaseTTL, "lease-ttl", 30*time.Second, "per-domain lease duration (renewed every third of it while working)")
+	fs.DurationVar(&c.Worker.PollInterval, "poll-interval", 5*time.Second, "how often the due index is read")
+	fs.DurationVar(&c.Worker.RenewalScanInterval, "renewal-scan-interval", time.Minute, "how often certstore's renewal index is read")
+	fs.IntVar(&c.Worker.Concurrency, "concurrency", 8, "domains this replica works on at once")
+	fs.IntVar(&c.Worker.Limits.OrdersPer3h, "limit-orders-per-3h", 300, "new orders per 3 hours the deployment stays under (the CA's limit; 0: unchecked)")
+	fs.IntVar(&c.Worker.Limits.CertsPerDomainPer7d, "limit-certificates-per-domain-per-week", 50, "certificates per registered domain per 7 days the deployment stays under (0: unchecked)")
+	fs.DurationVar(&c.VerifyTimeout, "verify-timeout", 15*time.Second, "how long VerifyDomain waits for its synchronous check")
+	fs.DurationVar(&c.ChallengeTTL, "challenge-ttl", time.Hour, "how long an HTTP-01 answer is kept when its order never cleans it up")
 	return fs
 }
 
@@ -49,7 +119,62 @@ func (c *Config) validate() error {
 	}
 	c.Certstore.Validate(&p, "certstore")
 	c.Redis.Validate(&p)
+
+	if u, err := url.Parse(c.ACME.Directory); err != nil || u.Scheme != "https" || u.Host == "" {
+		p.Addf("acme-directory", "%q is not an https URL (ACME requires HTTPS)", c.ACME.Directory)
+	}
+	if _, ok := acmeclient.KeyTypes[c.ACME.KeyType]; !ok {
+		p.CheckOneOf("acme-key-type", c.ACME.KeyType, "ec256", "rsa2048")
+	}
+	p.CheckRequired("acme-account-key-file", c.ACME.AccountKeyFile)
+	if (c.ACME.EABKeyID == "") != (c.ACME.EABHMAC == "") {
+		p.Addf("acme-eab-kid", "external account binding needs both -acme-eab-kid and -acme-eab-hmac")
+	}
+	resolvers := splitList(c.DNS.Resolvers)
+	if len(resolvers) == 0 {
+		p.Addf("dns-resolvers", "at least one resolver is needed")
+	}
+	for _, r := range resolvers {
+		p.CheckListen("dns-resolvers", r)
+	}
+	if _, err := c.edgeAddrs(); err != nil {
+		p.Addf("edge-addresses", "%v", err)
+	}
+	if c.DNS.EdgeAddresses == "" && c.DNS.EdgeCNAME == "" {
+		p.Addf("edge-addresses", "set the edge's addresses, or -edge-cname, or both: pre-flight checks every hostname points there")
+	}
+	if c.Policy.ReverifyThreshold < 1 {
+		p.Addf("reverify-failures", "must be at least 1")
+	}
+	if c.Worker.Concurrency < 1 {
+		p.Addf("concurrency", "must be at least 1")
+	}
+	if c.Worker.LeaseTTL < time.Second {
+		p.Addf("lease-ttl", "%v is shorter than a second", c.Worker.LeaseTTL)
+	}
 	return p.Err()
+}
+
+func (c *Config) edgeAddrs() ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, s := range splitList(c.DNS.EdgeAddresses) {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an IP address", s)
+		}
+		out = append(out, a.Unmap())
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func parseConfig(args []string) (Config, error) {
@@ -57,5 +182,7 @@ func parseConfig(args []string) (Config, error) {
 	if err := config.Parse(c.flagSet(), args); err != nil {
 		return c, err
 	}
+	c.Worker.Policy = c.Policy
+	c.Worker.OrderTimeout = c.ACME.OrderTimeout
 	return c, c.validate()
 }

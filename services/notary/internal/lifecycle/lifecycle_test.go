@@ -174,7 +174,12 @@ func TestNext(t *testing.T) {
 			},
 		},
 		{
-			name: "pending/indeterminate changes nothing but the retry time", in: func() domains.Domain { d := pending(); d.LastError = "no TXT record"; d.Progress.Failures = 4; return d }(),
+			name: "pending/indeterminate changes nothing but the retry time", in: func() domains.Domain {
+				d := pending()
+				d.LastError = "no TXT record"
+				d.Progress.Failures = 4
+				return d
+			}(),
 			ev: lifecycle.Event{Kind: lifecycle.EventOwnership, Verdict: lifecycle.VerdictIndeterminate, Reason: "SERVFAIL"},
 			want: func(d *domains.Domain) {
 				d.Progress.TransientFailures, d.Progress.LastCheckedAt = 1, now
@@ -182,7 +187,12 @@ func TestNext(t *testing.T) {
 			},
 		},
 		{
-			name: "pending/indeterminate does not fail a passed deadline", in: func() domains.Domain { d := pending(); d.VerifyDeadline = now.Add(-time.Hour); d.Progress.TransientFailures = 2; return d }(),
+			name: "pending/indeterminate does not fail a passed deadline", in: func() domains.Domain {
+				d := pending()
+				d.VerifyDeadline = now.Add(-time.Hour)
+				d.Progress.TransientFailures = 2
+				return d
+			}(),
 			ev: lifecycle.Event{Kind: lifecycle.EventOwnership, Verdict: lifecycle.VerdictIndeterminate},
 			want: func(d *domains.Domain) {
 				d.Progress.TransientFailures, d.Progress.LastCheckedAt = 3, now
@@ -433,7 +443,7 @@ func TestNext(t *testing.T) {
 		},
 		{
 			name: "failed (unverified)/verify-now without an answer changes nothing but the check time", in: failedUnverified(),
-			ev: lifecycle.Event{Kind: lifecycle.EventOwnership, Verdict: lifecycle.VerdictIndeterminate},
+			ev:   lifecycle.Event{Kind: lifecycle.EventOwnership, Verdict: lifecycle.VerdictIndeterminate},
 			want: func(d *domains.Domain) { d.Progress.LastCheckedAt = now },
 		},
 		{
@@ -464,9 +474,14 @@ func TestNext(t *testing.T) {
 			ev: lifecycle.Event{Kind: lifecycle.EventRouteWritten, Verdict: lifecycle.VerdictOK}, wantEffect: lifecycle.EffectReverify,
 		},
 		{
-			name: "active/re-verified: next in a day, then the CA's window is due", in: func() domains.Domain { d := active(); d.Progress.ReverifyAt = now; d.Progress.RenewalInfoAt = now; return d }(),
-			ev:   lifecycle.Event{Kind: lifecycle.EventReverify, Verdict: lifecycle.VerdictOK},
-			want: func(d *domains.Domain) { d.Progress.ReverifyAt, d.Progress.LastCheckedAt = now.Add(24*time.Hour), now },
+			name: "active/re-verified: next in a day, then the CA's window is due", in: func() domains.Domain {
+				d := active()
+				d.Progress.ReverifyAt = now
+				d.Progress.RenewalInfoAt = now
+				return d
+			}(),
+			ev:         lifecycle.Event{Kind: lifecycle.EventReverify, Verdict: lifecycle.VerdictOK},
+			want:       func(d *domains.Domain) { d.Progress.ReverifyAt, d.Progress.LastCheckedAt = now.Add(24*time.Hour), now },
 			wantEffect: lifecycle.EffectCheckRenewalInfo,
 		},
 		{
@@ -480,7 +495,12 @@ func TestNext(t *testing.T) {
 			},
 		},
 		{
-			name: "active/re-verify indeterminate never counts", in: func() domains.Domain { d := active(); d.Progress.ReverifyAt = now; d.Progress.ReverifyFailures = 2; return d }(),
+			name: "active/re-verify indeterminate never counts", in: func() domains.Domain {
+				d := active()
+				d.Progress.ReverifyAt = now
+				d.Progress.ReverifyFailures = 2
+				return d
+			}(),
 			ev: lifecycle.Event{Kind: lifecycle.EventReverify, Verdict: lifecycle.VerdictIndeterminate},
 			want: func(d *domains.Domain) {
 				d.Progress.TransientFailures, d.Progress.LastCheckedAt = 1, now
@@ -489,7 +509,12 @@ func TestNext(t *testing.T) {
 			},
 		},
 		{
-			name: "active/third consecutive definite failure makes it MOVED, renewal stops", in: func() domains.Domain { d := active(); d.Progress.ReverifyAt = now; d.Progress.ReverifyFailures = 2; return d }(),
+			name: "active/third consecutive definite failure makes it MOVED, renewal stops", in: func() domains.Domain {
+				d := active()
+				d.Progress.ReverifyAt = now
+				d.Progress.ReverifyFailures = 2
+				return d
+			}(),
 			ev: lifecycle.Event{Kind: lifecycle.EventReverify, Verdict: lifecycle.VerdictFailed, Reason: "hostname resolves to 203.0.113.7, not to the edge"},
 			want: func(d *domains.Domain) {
 				d.Status = domains.StatusMoved
@@ -547,7 +572,12 @@ func TestNext(t *testing.T) {
 			},
 		},
 		{
-			name: "active/renewal due (a third of the lifetime left) runs pre-flight", in: func() domains.Domain { d := active(); d.Progress.RenewAt = now; d.Progress.RenewalInfoAt = time.Time{}; return d }(),
+			name: "active/renewal due (a third of the lifetime left) runs pre-flight", in: func() domains.Domain {
+				d := active()
+				d.Progress.RenewAt = now
+				d.Progress.RenewalInfoAt = time.Time{}
+				return d
+			}(),
 			ev: lifecycle.Event{Kind: lifecycle.EventRouteWritten, Verdict: lifecycle.VerdictOK}, wantEffect: lifecycle.EffectPreflight,
 		},
 		{
@@ -708,7 +738,11 @@ func TestNext(t *testing.T) {
 			},
 		},
 		{
-			name: "moved/next check never passes the removal time", in: func() domains.Domain { d := moved(); d.Progress.MovedAt = now.Add(-7*24*time.Hour + time.Hour); return d }(),
+			name: "moved/next check never passes the removal time", in: func() domains.Domain {
+				d := moved()
+				d.Progress.MovedAt = now.Add(-7*24*time.Hour + time.Hour)
+				return d
+			}(),
 			ev: lifecycle.Event{Kind: lifecycle.EventReverify, Verdict: lifecycle.VerdictFailed, Reason: "hostname resolves to 203.0.113.7, not to the edge"},
 			want: func(d *domains.Domain) {
 				d.Progress.LastCheckedAt = now
