@@ -2,6 +2,8 @@ package upstream
 
 import (
 	"errors"
+	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/portico-dev/portico/pkg/errkind"
@@ -100,4 +102,35 @@ func assertRule(t *testing.T, err error, rule string) {
 	if v := e.Violations[0]; v.Field != "upstream" || v.Rule != rule {
 		t.Fatalf("violation %+v, want field upstream rule %s", v, rule)
 	}
+}
+
+// FuzzCheck: any override either passes or is one InvalidArgument violation; an allowed
+// IP literal is never a special address unless a narrow entry names it.
+func FuzzCheck(f *testing.F) {
+	p, err := Parse("10.0.0.0/8, 0.0.0.0/0, ::/0, *.svc.cluster.local:443, backend.internal:*")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{"10.1.2.3:80", "127.0.0.1:80", "[::1]:443", "[::ffff:169.254.169.254]:80", "a.svc.cluster.local:443",
+		"localhost:80", "x.localhost:443", "backend.internal:0", "[fe80::1%25eth0]:80", ":80", "host:", "0:0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, upstream string) {
+		err := p.Check("upstream", upstream)
+		if err == nil {
+			host, _, _ := net.SplitHostPort(upstream)
+			if ip, perr := netip.ParseAddr(host); perr == nil {
+				for _, s := range specialPrefixes {
+					if s.prefix.Contains(ip.Unmap()) {
+						t.Fatalf("%q allowed: %s is %s", upstream, ip, s.why)
+					}
+				}
+			}
+			return
+		}
+		var e *errkind.Error
+		if !errors.As(err, &e) || e.Kind != errkind.InvalidArgument || len(e.Violations) != 1 {
+			t.Fatalf("Check(%q) = %v", upstream, err)
+		}
+	})
 }
