@@ -69,6 +69,7 @@ type position struct {
 	last       streamID // the last id ever issued
 	first      streamID // the first id still held; zero when the stream is empty
 	maxDeleted streamID // the highest id removed by XDEL (trimming does not set it)
+	trimmed    bool     // some entry was ever trimmed or deleted
 }
 
 func (l *Log) position(ctx context.Context) (position, error) {
@@ -86,6 +87,7 @@ func (l *Log) position(ctx context.Context) (position, error) {
 	if info.Length > 0 {
 		p.first, errs[2] = parseID(info.FirstEntry.ID)
 	}
+	p.trimmed = info.EntriesAdded > info.Length
 	if err := errors.Join(errs[:]...); err != nil {
 		return position{}, fmt.Errorf("read change log position: %w", err)
 	}
@@ -93,15 +95,15 @@ func (l *Log) position(ctx context.Context) (position, error) {
 }
 
 // holds reports whether every change after id is still in the stream: id is not from
-// the future, and either nothing came after it or it is at or after the first entry
-// still held (trimming removes from the head). When id is older than the first entry
+// the future, and either nothing came after it, or nothing was ever removed, or it is
+// at or after the first entry still held (trimming removes from the head). When id is older than the first entry
 // held, the entries between them may have been trimmed: that counts as not held, which
 // costs at most one unnecessary RESET.
 func (p position) holds(id streamID) bool {
 	switch {
 	case p.last.less(id), id.less(p.maxDeleted):
 		return false
-	case id == p.last:
+	case id == p.last, !p.trimmed:
 		return true
 	}
 	return p.first != (streamID{}) && !id.less(p.first)

@@ -252,3 +252,22 @@ func TestHubStopEndsWatchers(t *testing.T) {
 		t.Fatal("watcher still running after the hub stopped")
 	}
 }
+
+// TestResumeFromTheEmptyStreamsRevision: a watcher that got its RESET before anything
+// was written resumes without another RESET, since nothing was trimmed.
+func TestResumeFromTheEmptyStreamsRevision(t *testing.T) {
+	log, _, _ := newLog(t)
+	hub := startHub(t, log, 16)
+	first := startWatch(t, hub, "").next(t, 5*time.Second)
+	if first.Kind != reset {
+		t.Fatalf("first message %+v, want RESET", first)
+	}
+	rev, err := log.Append(t.Context(), put, "a.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := startWatch(t, hub, first.Revision)
+	if c := w.next(t, 2*time.Second); c.Revision != rev || c.Kind != put {
+		t.Fatalf("resumed with %+v, want the change at %s (no RESET)", c, rev)
+	}
+}
