@@ -271,8 +271,21 @@ func startGateway(t *testing.T, ca *testpki.CA, certstoreAddr, upstream, notary 
 		if err := g.waitHealth(healthpb.HealthCheckResponse_SERVING, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
+		return g
 	}
-	return g
+	// Not waiting for readiness: wait until the admin listener answers (it is alive).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + g.admin + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return g
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway admin never answered: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // stop cancels run's context (what SIGTERM does) and waits for it to return.
