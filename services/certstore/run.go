@@ -108,9 +108,12 @@ func run(ctx context.Context, args []string) error {
 	g.Go(func() error { return srv.Run(ctx) })
 	g.Go(func() error { return admin.Run(ctx) })
 	g.Go(func() error { return hub.Run(ctx) })
-	if rw, ok := backend.(*localkek.Backend); ok && cfg.Secrets.KEKRewrap {
+	if local, ok := backend.(*localkek.Backend); ok {
 		g.Go(func() error {
-			runRewrap(ctx, records, rw, log)
+			checkKeyring(ctx, records, local, log)
+			if cfg.Secrets.KEKRewrap {
+				runRewrap(ctx, records, local, log)
+			}
 			return nil
 		})
 	}
@@ -140,6 +143,9 @@ func openSecrets(ctx context.Context, s SecretsConfig, log *zap.Logger) (secrets
 		if err != nil {
 			return nil, nil, err
 		}
+		if fi, err := os.Stat(s.KEKFile); err == nil && fi.Mode().Perm()&0o007 != 0 {
+			log.Warn("the KEK file is readable by every user of this machine; make it 0600 or 0440", zap.String("kek_file", s.KEKFile), zap.Stringer("mode", fi.Mode().Perm()))
+		}
 		log.Info("local secrets backend", zap.String("current_kek", ring.Current()))
 		return localkek.New(ring), nil, nil
 	}
@@ -157,6 +163,33 @@ func ready(rdb redis.UniversalClient, checks []grpcserver.Check) func(context.Co
 			}
 		}
 		return nil
+	}
+}
+
+// checkKeyring samples the stored keys once at start (the first page of the expiry
+// index) and logs an error naming every KEK they need that -kek-file lacks: a wrong or
+// stale keyring file shows at start, not as failing Lookups later.
+func checkKeyring(ctx context.Context, records *redisstore.Store, local *localkek.Backend, log *zap.Logger) {
+	due, _, err := records.ListDue(ctx, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), 100, "")
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Warn("could not sample stored keys to check the keyring", zap.Error(err))
+		}
+		return
+	}
+	missing := map[string]string{} // KEK id -> one certificate that needs it
+	for _, d := range due {
+		c, err := records.GetCertificate(ctx, d.Name)
+		if err != nil {
+			continue
+		}
+		if id, err := localkek.KEKID(c.KeyRef); err == nil && !local.Keyring().Has(id) {
+			missing[id] = d.Name
+		}
+	}
+	for id, name := range missing {
+		log.Error("stored private keys are wrapped by a KEK that -kek-file does not hold: their Lookups will fail; restore that KEK line",
+			zap.String("kek_id", id), logging.Hostname(name))
 	}
 }
 

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -25,6 +28,7 @@ import (
 	"github.com/portico-dev/portico/pkg/redisconn/redistest"
 	"github.com/portico-dev/portico/services/certstore/internal/secrets/awssm/smfake"
 	"github.com/portico-dev/portico/services/certstore/internal/secrets/localkek"
+	"github.com/portico-dev/portico/services/certstore/internal/store"
 	"github.com/portico-dev/portico/services/certstore/internal/store/redisstore"
 	"github.com/portico-dev/portico/services/certstore/internal/testcert"
 )
@@ -428,4 +432,37 @@ func TestShutdownEndsWatchStreams(t *testing.T) {
 		t.Fatalf("run took %v to stop with a watcher connected", took)
 	}
 	t.Logf("stopped in %v with a watcher connected", took.Round(time.Millisecond))
+}
+
+// TestCheckKeyringNamesMissingKEKs: keys wrapped by a KEK the keyring lacks are
+// reported at start, naming the KEK and a certificate that needs it.
+func TestCheckKeyringNamesMissingKEKs(t *testing.T) {
+	rdb, prefix := redistest.New(t)
+	records := redisstore.New(rdb, prefix)
+	parse := func(text string) *localkek.Backend {
+		ring, err := localkek.ParseKeyring([]byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return localkek.New(ring)
+	}
+	oldLine, _ := localkek.NewKEKLine(time.Now())
+	newLine, _ := localkek.NewKEKLine(time.Now())
+	old, current := parse(oldLine), parse(newLine)
+	for name, b := range map[string]*localkek.Backend{"old.example.com": old, "new.example.com": current} {
+		ref, err := b.Seal(t.Context(), name, []byte("k"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := records.PutCertificate(t.Context(), store.Certificate{Name: name, Chain: [][]byte{{4, 0}}, KeyRef: ref, RenewTime: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	core, logs := observer.New(zapcore.InfoLevel)
+	checkKeyring(t.Context(), records, current, zap.New(core))
+	errs := logs.FilterLevelExact(zapcore.ErrorLevel).All()
+	oldID, _, _ := strings.Cut(oldLine, ":")
+	if len(errs) != 1 || errs[0].ContextMap()["kek_id"] != oldID || errs[0].ContextMap()["hostname"] != "old.example.com" {
+		t.Fatalf("logged %v, want one error naming KEK %s and old.example.com", errs, oldID)
+	}
 }

@@ -64,6 +64,12 @@ type Keyring struct {
 // Current is the id of the KEK that wraps new data keys.
 func (r *Keyring) Current() string { return r.current.ID }
 
+// Has reports whether the keyring holds the KEK id.
+func (r *Keyring) Has(id string) bool { _, ok := r.byID[id]; return ok }
+
+// Keyring is the backend's keyring.
+func (b *Backend) Keyring() *Keyring { return b.ring }
+
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // ParseKeyring reads keyring text (see the package documentation).
