@@ -164,6 +164,12 @@ func Start(t testing.TB, opts Options) *Env {
 	return e
 }
 
+// ListenerCAPEM is the CA of Pebble's API listeners as PEM, for processes that take a
+// CA file (the notary's -acme-ca-file).
+func (e *Env) ListenerCAPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.listenerCA.Raw})
+}
+
 // HTTPClient is a client that trusts Pebble's API listeners.
 func (e *Env) HTTPClient() *http.Client {
 	return &http.Client{

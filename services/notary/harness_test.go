@@ -1,0 +1,339 @@
+package main
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/portico-dev/portico/pkg/acmetest"
+	"github.com/portico-dev/portico/pkg/domains"
+	"github.com/portico-dev/portico/pkg/domains/redisstore"
+	certstorev1 "github.com/portico-dev/portico/pkg/gen/portico/certstore/v1"
+	notaryv1 "github.com/portico-dev/portico/pkg/gen/portico/notary/v1"
+	"github.com/portico-dev/portico/pkg/redisconn/redistest"
+)
+
+// The integration tests run the real binaries on loopback: Pebble and
+// pebble-challtestsrv (pkg/acmetest, Pebble behind a counting proxy), the certstore
+// binary, one or more notary processes, and the real Redis, under a key prefix of
+// their own. They play controlapi by writing domain records with redisstore and calling
+// NotaryService.
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+// binaries builds notary and certstore once per test binary.
+func binaries(t *testing.T) (notary, certstore string) {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "notary-it-bin-")
+		if buildErr != nil {
+			return
+		}
+		for name, dir := range map[string]string{"notary": ".", "certstore": "../certstore"} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, name), ".")
+			cmd.Dir = dir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("build %s: %v\n%s", name, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(buildDir, "notary"), filepath.Join(buildDir, "certstore")
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// process is a running binary whose log is shown when the test fails.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+}
+
+func start(t *testing.T, name, bin string, args ...string) *process {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PORTICO_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); f.Close(); close(p.done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(6 * time.Second):
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			lines := strings.Split(string(b), "\n")
+			if len(lines) > 80 {
+				lines = lines[len(lines)-80:]
+			}
+			t.Logf("--- log of %s ---\n%s", name, strings.Join(lines, "\n"))
+		}
+	})
+	return p
+}
+
+// kill sends SIGKILL and waits.
+func (p *process) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+func waitServing(t *testing.T, p *process, addr string) {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+		cancel()
+		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			return
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited before serving", p.name)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s at %s not SERVING after 30s: %v", p.name, addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stack is one installation: Pebble behind a proxy, challtestsrv, certstore, Redis.
+type stack struct {
+	t          *testing.T
+	env        *acmetest.Env
+	proxy      *acmetest.Proxy
+	rdb        *redis.Client
+	prefix     string
+	store      *redisstore.Store
+	certstore  string
+	caFile     string
+	accountKey string
+	// challengeAddr is where Pebble validates HTTP-01: the listener of the notary started
+	// with serveChallenges.
+	challengeAddr string
+	notaryBin     string
+	reads         certstorev1.CertReadServiceClient
+}
+
+type stackOptions struct {
+	nonceReject int
+}
+
+func newStack(t *testing.T, o stackOptions) *stack {
+	t.Helper()
+	notaryBin, certstoreBin := binaries(t)
+	rdb, prefix := redistest.New(t)
+	challengeAddr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(challengeAddr)
+	var httpPort int
+	fmt.Sscan(port, &httpPort)
+	env := acmetest.Start(t, acmetest.Options{HTTPPort: httpPort, NonceReject: o.nonceReject})
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "pebble-listener-ca.pem")
+	if err := os.WriteFile(caFile, env.ListenerCAPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	csAddr := freeAddr(t)
+	cs := start(t, "certstore", certstoreBin, "-listen", csAddr, "-admin-listen", freeAddr(t),
+		"-redis-addr", redistest.Addr(), "-redis-key-prefix", prefix,
+		"-kek-file", filepath.Join(dir, "kek"), "-kek-create", "-hostname-extra-tlds", "test", "-log-level", "warn")
+	waitServing(t, cs, csAddr)
+	conn, err := grpc.NewClient(csAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &stack{
+		t: t, env: env, proxy: env.StartProxy(t), rdb: rdb, prefix: prefix, store: redisstore.New(rdb, prefix),
+		certstore: csAddr, caFile: caFile, accountKey: filepath.Join(dir, "account.pem"),
+		challengeAddr: challengeAddr, notaryBin: notaryBin, reads: certstorev1.NewCertReadServiceClient(conn),
+	}
+}
+
+// notary is a running notary process and its API.
+type notary struct {
+	*process
+	api notaryv1.NotaryServiceClient
+}
+
+// startNotary runs a notary process; the first one started with serveChallenges takes
+// the address Pebble validates on.
+func (s *stack) startNotary(name string, serveChallenges bool, extra ...string) *notary {
+	t := s.t
+	t.Helper()
+	listen := freeAddr(t)
+	httpListen := freeAddr(t)
+	if serveChallenges {
+		httpListen = s.challengeAddr
+	}
+	args := []string{
+		"-listen", listen, "-admin-listen", freeAddr(t), "-http-listen", httpListen,
+		"-certstore-addr", s.certstore, "-redis-addr", redistest.Addr(), "-redis-key-prefix", s.prefix,
+		"-hostname-extra-tlds", "test",
+		"-acme-directory", s.proxy.DirectoryURL, "-acme-ca-file", s.caFile, "-acme-profile", "default",
+		"-acme-account-key-file", s.accountKey,
+		"-dns-resolvers", s.env.DNSAddr, "-dns-timeout", "500ms", "-edge-addresses", "127.0.0.1", "-caa-identities", "pebble.test",
+		"-poll-interval", "200ms", "-renewal-scan-interval", "1s", "-lease-ttl", "3s", "-in-flight-timeout", "3s",
+		"-verify-interval", "1s", "-transient-retry", "1s", "-log-level", "info",
+	}
+	p := start(t, name, s.notaryBin, append(args, extra...)...)
+	waitServing(t, p, listen)
+	conn, err := grpc.NewClient(listen, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &notary{process: p, api: notaryv1.NewNotaryServiceClient(conn)}
+}
+
+// tenantToken is the verification token of tenant "acme" for a registered domain.
+func tenantToken(registered string) string { return "portico-verify-acme-" + registered }
+
+// createDomain plays controlapi: a PENDING_VERIFICATION record due now.
+func (s *stack) createDomain(host, registered string) domains.Domain {
+	s.t.Helper()
+	now := time.Now()
+	d, err := s.store.CreateDomain(s.t.Context(), domains.Domain{
+		Hostname: host, TenantID: "acme", Kind: domains.KindExact, RegisteredDomain: registered,
+		Status: domains.StatusPendingVerification, VerificationToken: tenantToken(registered),
+		RedirectHTTPS: true, NextAttemptAt: now, VerifyDeadline: now.Add(7 * 24 * time.Hour), CreatedAt: now, UpdatedAt: now,
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return d
+}
+
+// publishTXT publishes the ownership record of registered.
+func (s *stack) publishTXT(registered string) {
+	s.env.SetTXT(s.t, "_verify."+registered, tenantToken(registered))
+}
+
+// waitFor polls the record until cond holds.
+func (s *stack) waitFor(host string, within time.Duration, what string, cond func(d domains.Domain) bool) domains.Domain {
+	s.t.Helper()
+	deadline := time.Now().Add(within)
+	var d domains.Domain
+	var err error
+	for {
+		d, err = s.store.GetDomain(s.t.Context(), host)
+		if err == nil && cond(d) {
+			return d
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%s: not %s within %v; last record %+v, %v", host, what, within, d, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func isActive(d domains.Domain) bool { return d.Status == domains.StatusActive }
+
+// served reads host's certificate and key back through certstore and checks that the
+// chain verifies against Pebble's current root and that the key matches the leaf.
+func (s *stack) served(host string) *x509.Certificate {
+	s.t.Helper()
+	resp, err := s.reads.Lookup(s.t.Context(), &certstorev1.LookupRequest{Hostname: host})
+	if err != nil {
+		s.t.Fatalf("Lookup(%s): %v", host, err)
+	}
+	chain := resp.GetCertificateChain()
+	leaf, err := x509.ParseCertificate(chain[0])
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	inter := x509.NewCertPool()
+	for _, der := range chain[1:] {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: s.env.RootPool(s.t), Intermediates: inter, DNSName: host}); err != nil {
+		s.t.Fatalf("%s: the stored chain does not verify against Pebble's root: %v", host, err)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(resp.GetPrivateKey())
+	if err != nil {
+		s.t.Fatalf("%s: stored key: %v", host, err)
+	}
+	pub, _ := key.(crypto.Signer).Public().(interface{ Equal(crypto.PublicKey) bool })
+	if pub == nil || !pub.Equal(leaf.PublicKey) {
+		s.t.Fatalf("%s: the stored key does not match the stored leaf", host)
+	}
+	if r := resp.GetRoute(); r.GetTenantId() != "acme" || !r.GetRedirectHttps() {
+		s.t.Fatalf("%s: route %+v, want tenant acme with redirect", host, r)
+	}
+	return leaf
+}
+
+// challengeKeys counts the HTTP-01 answers currently stored.
+func (s *stack) challengeKeys() int {
+	keys, _ := s.rdb.Keys(s.t.Context(), s.prefix+":notary:challenge:*").Result()
+	return len(keys)
+}
+
