@@ -112,11 +112,22 @@ redis: ## Make sure a Redis answers at TEST_REDIS_ADDR (installs and starts redi
 	@scripts/ensure-redis.sh "$(TEST_REDIS_ADDR)"
 
 .PHONY: test
-test: check-generate lint build-alone redis ## Everything CI runs: generated code, lint, module builds, all tests.
+test: check-generate lint build-alone redis chart-test ## Everything CI runs: generated code, lint, module builds, all tests.
 	@for m in $(MODULES); do \
 		echo "== go test $$m"; \
 		(cd $$m && go test -race $(GO_TEST_FLAGS) ./...); \
 	done
+
+# The Helm chart: helm lint --strict with the defaults and every charts/portico/ci value set,
+# then test/chart, which renders each set, decodes every object strictly and checks it.
+CHART := charts/portico
+CHART_KUBE_VERSION := 1.33.0
+
+.PHONY: chart-test
+chart-test: $(BIN)/.helm-$(HELM_VERSION) ## Lint the Helm chart (--strict, every value set) and run its tests.
+	helm lint --strict --kube-version $(CHART_KUBE_VERSION) $(CHART)
+	@for f in $(CHART)/ci/*-values.yaml; do echo "helm lint --strict -f $$f"; helm lint --strict --quiet --kube-version $(CHART_KUBE_VERSION) -f $$f $(CHART); done
+	cd test/chart && go test -race $(GO_TEST_FLAGS) ./...
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s).

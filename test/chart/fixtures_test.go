@@ -27,7 +27,7 @@ func fixture(t *testing.T, name string) []byte {
 	switch name {
 	case "tls.crt", "ca.crt":
 		return testPKI(t).cert
-	case "tls.key":
+	case "tls.key", "account-key.pem":
 		return testPKI(t).key
 	case "keyring":
 		k := make([]byte, 32)

@@ -112,6 +112,7 @@ func TestBinariesAcceptRenderedConfig(t *testing.T) {
 // should cause: the defaults name no edge, and controlapi must not invent one.
 var expectedProblems = map[string][]string{
 	"defaults/controlapi": {"edge-cname"},
+	"defaults/notary":     {"edge-addresses"},
 }
 
 // fixtureRoot is where the chart mounts files; withFixtures moves them into a temporary
@@ -127,6 +128,9 @@ func generatedFiles(m *chart.Manifest) map[string][]byte {
 	}
 	if s := m.Secret(chart.ObjectName("admin-key")); s != nil {
 		files["admin-key"] = s.Data["admin-key"]
+	}
+	if s := m.Secret(chart.ObjectName("acme-account")); s != nil {
+		files["account-key.pem"] = s.Data["account-key.pem"]
 	}
 	return files
 }

@@ -2,6 +2,7 @@ package chart_test
 
 import (
 	"fmt"
+	"net/url"
 	"testing"
 
 	networkingv1 "k8s.io/api/networking/v1"
@@ -158,7 +159,14 @@ func TestNetworkPolicies(t *testing.T) {
 				add("gateway", gw, "redis", chart.External(redisIP), redisPort, false)
 			}
 			// The outside world: the notary's CA, certstore's AWS only with that backend.
-			add("notary", no, "ACME CA", acme, 443, true)
+			acmePort := int32(443)
+			if u, err := url.Parse(values.Notary.ACME.Directory); err == nil && u.Port() != "" {
+				acmePort = portOf(t, ":"+u.Port())
+			}
+			add("notary", no, "ACME CA", acme, acmePort, true)
+			if acmePort != 443 {
+				add("notary", no, "443 elsewhere", acme, 443, false)
+			}
 			add("certstore", cs, "AWS", acme, 443, values.Certstore.SecretsBackend == "aws")
 			add("controlapi", ca, "the internet", acme, 443, false)
 			for _, c := range chart.Components {

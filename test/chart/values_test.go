@@ -40,6 +40,11 @@ type values struct {
 			} `json:"issuerRef"`
 		} `json:"certManager"`
 	} `json:"mtls"`
+	Notary struct {
+		ACME struct {
+			Directory string `json:"directory"`
+		} `json:"acme"`
+	} `json:"notary"`
 	Edge struct {
 		Addresses   []string `json:"addresses"`
 		CNAMETarget string   `json:"cnameTarget"`

@@ -184,8 +184,8 @@ func TestReferencedObjectsExist(t *testing.T) {
 	supplied := map[string][]string{
 		"defaults":                 {"edge-portico-gateway-tls", "edge-portico-certstore-tls", "edge-portico-notary-tls", "edge-portico-controlapi-tls"},
 		"deployment-loadbalancer":  {"edge-portico-gateway-tls", "edge-portico-certstore-tls", "edge-portico-notary-tls", "edge-portico-controlapi-tls", "portico-redis"},
-		"aws":                      {"edge-portico-gateway-tls", "edge-portico-certstore-tls", "edge-portico-notary-tls", "edge-portico-controlapi-tls", "portico-admin"},
-		"cert-manager":             {"portico-kek"},
+		"aws":                      {"edge-portico-gateway-tls", "edge-portico-certstore-tls", "edge-portico-notary-tls", "edge-portico-controlapi-tls", "portico-admin", "portico-acme-eab"},
+		"cert-manager":             {"portico-kek", "portico-acme-account"},
 		"cluster-issuer-low-ports": {"portico-api-tls"},
 	}
 	for _, v := range valueSets(t) {

@@ -95,6 +95,7 @@ tlsKey: /etc/portico/tls/tls.key
 tlsCA: /etc/portico/tls/ca.crt
 kek: /etc/portico/kek/keyring
 adminKey: /etc/portico/admin/admin-key
+acmeAccountKey: /etc/portico/acme/account-key.pem
 apiTLSCert: /etc/portico/api-tls/tls.crt
 apiTLSKey: /etc/portico/api-tls/tls.key
 {{- end -}}
