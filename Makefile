@@ -130,8 +130,8 @@ chart-test: $(BIN)/.helm-$(HELM_VERSION) ## Lint the Helm chart (--strict, every
 	cd test/chart && go test -race $(GO_TEST_FLAGS) ./...
 
 .PHONY: fuzz
-fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
-	cd pkg && go test -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./hostname
+fuzz: ## Run every fuzz target of every module for FUZZTIME (default 30s) each.
+	@scripts/fuzz.sh $${FUZZTIME:-30s}
 	cd services/certstore && go test -run '^$$' -fuzz FuzzCheck -fuzztime $${FUZZTIME:-30s} ./internal/certinput
 
 # --- running -----------------------------------------------------------------------
