@@ -90,7 +90,7 @@ func (c *Config) flagSet() *flag.FlagSet {
 	fs.DurationVar(&c.Policy.ReverifyInterval, "reverify-interval", d.ReverifyInterval, "how often an active domain is checked to still point at the edge")
 	fs.IntVar(&c.Policy.ReverifyThreshold, "reverify-failures", d.ReverifyThreshold, "consecutive definite re-verification failures that make a domain MOVED")
 	fs.DurationVar(&c.Policy.MovedGrace, "moved-grace", d.MovedGrace, "how long a MOVED domain is kept before it is removed")
-	fs.DurationVar(&c.Policy.RenewalInfoInterval, "renewal-info-interval", d.RenewalInfoInterval, "how often the CA's renewal window (ARI) is fetched when it gives no Retry-After")
+	fs.DurationVar(&c.Policy.RenewalInfoInterval, "renewal-info-interval", d.RenewalInfoInterval, "longest wait between two fetches of the CA's renewal window (ARI); the CA's Retry-After may shorten it")
 	fs.DurationVar(&c.Policy.TransientRetry, "transient-retry", d.TransientRetry, "first wait after an indeterminate DNS answer or a transient error (doubles, up to 30 min)")
 	fs.DurationVar(&c.Policy.InFlight, "in-flight-timeout", d.InFlight, "how long an order in flight is left to its holder before another replica may take it over (the lease decides whether the holder lives)")
 

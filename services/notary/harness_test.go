@@ -336,4 +336,3 @@ func (s *stack) challengeKeys() int {
 	keys, _ := s.rdb.Keys(s.t.Context(), s.prefix+":notary:challenge:*").Result()
 	return len(keys)
 }
-

@@ -205,8 +205,8 @@ type Policy struct {
 	ReverifyThreshold int
 	// MovedGrace is how long a MOVED domain is kept (and re-checked) before removal.
 	MovedGrace time.Duration
-	// RenewalInfoInterval is how often the CA's renewal window is fetched when the CA
-	// gives no Retry-After of its own.
+	// RenewalInfoInterval is the longest wait between two fetches of the CA's renewal
+	// window; the CA's Retry-After shortens it, never lengthens it.
 	RenewalInfoInterval time.Duration
 }
 
@@ -306,6 +306,21 @@ func (p Policy) transientDelay(n int) time.Duration {
 		}
 	}
 	return min(d, p.TransientMaxRetry)
+}
+
+// renewalInfoWait is the wait before the next ARI fetch: the CA's Retry-After, but never
+// longer than RenewalInfoInterval, so an operator can bound how late a window the CA
+// moves (a revocation) is noticed.
+func (p Policy) renewalInfoWait(retryAfter time.Duration) time.Duration {
+	if retryAfter > 0 && retryAfter < p.RenewalInfoInterval {
+		return retryAfter
+	}
+	return p.RenewalInfoInterval
+}
+
+// RenewalInfoWait is renewalInfoWait for callers outside the transition function.
+func (p Policy) RenewalInfoWait(retryAfter time.Duration) time.Duration {
+	return p.withDefaults().renewalInfoWait(retryAfter)
 }
 
 // jitter lengthens d by up to a tenth, by the event's draw.
@@ -626,11 +641,7 @@ func (m *machine) renewalInfo() Effect {
 		if d.Progress.RenewAt.Before(w.Start) || d.Progress.RenewAt.After(w.End) {
 			d.Progress.RenewAt = RenewTime(time.Time{}, time.Time{}, &w, m.ev.Draw)
 		}
-		wait := m.ev.RetryAfter
-		if wait <= 0 {
-			wait = m.p.RenewalInfoInterval
-		}
-		d.Progress.RenewalInfoAt = m.now.Add(wait)
+		d.Progress.RenewalInfoAt = m.now.Add(m.p.renewalInfoWait(m.ev.RetryAfter))
 	default:
 		// No answer: keep the renewal time we have and ask again later.
 		d.Progress.RenewalInfoAt = m.now.Add(jitter(m.p.transientDelay(1), m.ev.Draw))

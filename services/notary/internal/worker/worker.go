@@ -557,13 +557,7 @@ func (w *Worker) fetchRenewalInfo(ctx context.Context, leaf *x509.Certificate, n
 	case err != nil:
 		return nil, now.Add(time.Minute)
 	}
-	if retry <= 0 {
-		retry = lifecycle.DefaultPolicy().RenewalInfoInterval
-		if w.cfg.Policy.RenewalInfoInterval > 0 {
-			retry = w.cfg.Policy.RenewalInfoInterval
-		}
-	}
-	return &win, now.Add(retry)
+	return &win, now.Add(w.cfg.Policy.RenewalInfoWait(retry))
 }
 
 type storedCert struct {
