@@ -116,11 +116,7 @@ func (r *Read) Lookup(ctx context.Context, req *certstorev1.LookupRequest) (*cer
 		return nil, err
 	}
 	for range lookupAttempts {
-		c, match, err := r.findCertificate(ctx, name)
-		if err != nil {
-			return nil, err
-		}
-		route, err := r.findRoute(ctx, name, c.Name)
+		c, match, route, err := r.find(ctx, name)
 		if err != nil {
 			return nil, err
 		}
@@ -144,42 +140,36 @@ func (r *Read) Lookup(ctx context.Context, req *certstorev1.LookupRequest) (*cer
 	return nil, errkind.New(errkind.Unavailable, "the certificate of %s kept changing while it was read; retry", name)
 }
 
-// findCertificate returns the exact certificate of name, or the wildcard one label up.
-func (r *Read) findCertificate(ctx context.Context, name string) (store.Certificate, certstorev1.MatchKind, error) {
-	c, err := r.d.Store.GetCertificate(ctx, name)
-	if err == nil {
-		return c, certstorev1.MatchKind_MATCH_KIND_EXACT, nil
+// find returns the certificate serving name (its own, else the wildcard one label up)
+// and the route (the name's own, else the certificate name's). One round trip when the
+// name has its own certificate, two for a wildcard match.
+func (r *Read) find(ctx context.Context, name string) (store.Certificate, certstorev1.MatchKind, store.Route, error) {
+	own, err := r.d.Store.GetServing(ctx, name)
+	if err != nil {
+		return store.Certificate{}, 0, store.Route{}, storeError(err, "certificate and route")
 	}
-	if !errors.Is(err, store.ErrNotFound) {
-		return c, 0, storeError(err, "certificate")
-	}
-	if parent, ok := hostname.Parent(name); ok {
-		c, err = r.d.Store.GetCertificate(ctx, parent)
-		if err == nil {
-			return c, certstorev1.MatchKind_MATCH_KIND_WILDCARD, nil
+	cert, route, match := own.Certificate, own.Route, certstorev1.MatchKind_MATCH_KIND_EXACT
+	if cert == nil {
+		parent, ok := hostname.Parent(name)
+		if !ok {
+			return store.Certificate{}, 0, store.Route{}, errkind.New(errkind.NotFound, "no certificate serves %s", name)
 		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return c, 0, storeError(err, "certificate")
+		wild, err := r.d.Store.GetServing(ctx, parent)
+		if err != nil {
+			return store.Certificate{}, 0, store.Route{}, storeError(err, "certificate and route")
 		}
-	}
-	return c, 0, errkind.New(errkind.NotFound, "no certificate serves %s", name)
-}
-
-// findRoute returns the route of name, else the route of the certificate's name.
-func (r *Read) findRoute(ctx context.Context, name, certName string) (store.Route, error) {
-	for _, n := range []string{name, certName} {
-		route, err := r.d.Store.GetRoute(ctx, n)
-		if err == nil {
-			return route, nil
+		if wild.Certificate == nil {
+			return store.Certificate{}, 0, store.Route{}, errkind.New(errkind.NotFound, "no certificate serves %s", name)
 		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return route, storeError(err, "route")
-		}
-		if certName == name {
-			break
+		cert, match = wild.Certificate, certstorev1.MatchKind_MATCH_KIND_WILDCARD
+		if route == nil {
+			route = wild.Route
 		}
 	}
-	return store.Route{}, errkind.New(errkind.NotFound, "%s has no route: it is not served", name)
+	if route == nil {
+		return store.Certificate{}, 0, store.Route{}, errkind.New(errkind.NotFound, "%s has no route: it is not served", name)
+	}
+	return *cert, match, *route, nil
 }
 
 func routeToProto(r store.Route) *certstorev1.Route {

@@ -86,6 +86,14 @@ type Route struct {
 	RedirectHTTPS bool
 }
 
+// Serving is what is stored under one name for serving it.
+type Serving struct {
+	// Certificate is nil when none is stored.
+	Certificate *Certificate
+	// Route is nil when none is stored.
+	Route *Route
+}
+
 // Due is an entry of ListDue.
 type Due struct {
 	Name      string
@@ -113,6 +121,12 @@ type Store interface {
 	// version and oldRef (a re-wrap of the same key under a new key-encryption key).
 	// ErrConflict when the record changed, ErrNotFound when it is gone.
 	SwapKeyRef(ctx context.Context, name string, version int64, oldRef, newRef []byte) error
+
+	// GetServing returns the certificate and the route stored under name together, in
+	// one round trip where the backend allows (Lookup's hot path). A missing record is
+	// nil, not an error. Each record is read atomically; the two are not a snapshot of
+	// each other.
+	GetServing(ctx context.Context, name string) (Serving, error)
 
 	// GetRoute returns the route of name, or ErrNotFound.
 	GetRoute(ctx context.Context, name string) (Route, error)

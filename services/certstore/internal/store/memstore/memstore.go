@@ -123,6 +123,23 @@ func (s *Store) SwapKeyRef(ctx context.Context, name string, version int64, oldR
 	return nil
 }
 
+func (s *Store) GetServing(ctx context.Context, name string) (store.Serving, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Serving{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out store.Serving
+	if c, ok := s.certs[name]; ok {
+		c = c.Clone()
+		out.Certificate = &c
+	}
+	if r, ok := s.routes[name]; ok {
+		out.Route = &r
+	}
+	return out, nil
+}
+
 func (s *Store) GetRoute(ctx context.Context, name string) (store.Route, error) {
 	if err := ctx.Err(); err != nil {
 		return store.Route{}, err

@@ -260,11 +260,42 @@ const (
 	fRedirect = "redirect"
 )
 
+// GetServing reads the certificate and the route of name in one pipelined round trip;
+// both keys share the name's hash tag, so on Redis Cluster they are on one node.
+func (s *Store) GetServing(ctx context.Context, name string) (store.Serving, error) {
+	pipe := s.rdb.Pipeline()
+	certCmd := pipe.HMGet(ctx, s.certKey(name), fChain, fKey, fNotAfter, fRenew, fVersion, fFence)
+	routeCmd := pipe.HMGet(ctx, s.routeKey(name), fTenant, fUpstream, fRedirect)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return store.Serving{}, fmt.Errorf("read certificate and route %s: %w", name, err)
+	}
+	var out store.Serving
+	c, err := decodeCert(name, certCmd.Val())
+	switch {
+	case err == nil:
+		out.Certificate = &c
+	case !errors.Is(err, store.ErrNotFound):
+		return store.Serving{}, err
+	}
+	r, err := decodeRoute(name, routeCmd.Val())
+	switch {
+	case err == nil:
+		out.Route = &r
+	case !errors.Is(err, store.ErrNotFound):
+		return store.Serving{}, err
+	}
+	return out, nil
+}
+
 func (s *Store) GetRoute(ctx context.Context, name string) (store.Route, error) {
 	vals, err := s.rdb.HMGet(ctx, s.routeKey(name), fTenant, fUpstream, fRedirect).Result()
 	if err != nil {
 		return store.Route{}, fmt.Errorf("read route %s: %w", name, err)
 	}
+	return decodeRoute(name, vals)
+}
+
+func decodeRoute(name string, vals []any) (store.Route, error) {
 	redirect, ok := vals[2].(string)
 	if !ok {
 		return store.Route{}, store.ErrNotFound

@@ -30,6 +30,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"DeleteKeepsTombstone", testDelete},
 		{"SwapKeyRef", testSwapKeyRef},
 		{"Routes", testRoutes},
+		{"GetServingReadsBothRecords", testGetServing},
 		{"ListDueExactlyTheDueNames", testListDueExact},
 		{"ListDuePagesWithTies", testListDuePages},
 		{"ListDueRejectsBadInput", testListDueBadInput},
@@ -474,6 +475,45 @@ func testCancelled(t *testing.T, s store.Store) {
 		t.Run(name, func(t *testing.T) {
 			if err := call(); !errors.Is(err, context.Canceled) {
 				t.Fatalf("err = %v, want one wrapping context.Canceled", err)
+			}
+		})
+	}
+}
+
+func testGetServing(t *testing.T, s store.Store) {
+	mustPut(t, s, cert("both.example.com", "b", 1, base))
+	mustPut(t, s, cert("cert-only.example.com", "c", 1, base))
+	for _, name := range []string{"both.example.com", "route-only.example.com"} {
+		if err := s.SetRoute(t.Context(), store.Route{Hostname: name, TenantID: "t-" + name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name                string
+		wantCert, wantRoute bool
+	}{
+		{"both.example.com", true, true},
+		{"cert-only.example.com", true, false},
+		{"route-only.example.com", false, true},
+		{"none.example.com", false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.GetServing(t.Context(), tc.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (got.Certificate != nil) != tc.wantCert || (got.Route != nil) != tc.wantRoute {
+				t.Fatalf("certificate %v route %v, want %v %v", got.Certificate != nil, got.Route != nil, tc.wantCert, tc.wantRoute)
+			}
+			if tc.wantCert {
+				want, _ := s.GetCertificate(t.Context(), tc.name)
+				if !equalCert(*got.Certificate, want) {
+					t.Errorf("certificate %+v, want %+v as GetCertificate reads it", *got.Certificate, want)
+				}
+			}
+			if tc.wantRoute && *got.Route != (store.Route{Hostname: tc.name, TenantID: "t-" + tc.name}) {
+				t.Errorf("route %+v", *got.Route)
 			}
 		})
 	}
