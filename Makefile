@@ -132,7 +132,6 @@ chart-test: $(BIN)/.helm-$(HELM_VERSION) ## Lint the Helm chart (--strict, every
 .PHONY: fuzz
 fuzz: ## Run every fuzz target of every module for FUZZTIME (default 30s) each.
 	@scripts/fuzz.sh $${FUZZTIME:-30s}
-	cd services/certstore && go test -run '^$$' -fuzz FuzzCheck -fuzztime $${FUZZTIME:-30s} ./internal/certinput
 
 # --- running -----------------------------------------------------------------------
 
