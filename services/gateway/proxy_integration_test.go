@@ -279,6 +279,51 @@ func TestStatusCodes(t *testing.T) {
 	}
 }
 
+// TestMetricsFollowTraffic: the admin /metrics counts handshakes by result, cache hits
+// and misses, lookups, upstream responses by code and failures by reason.
+func TestMetricsFollowTraffic(t *testing.T) {
+	s := newProxyStack(t, nil, "-upstream-response-timeout", "300ms")
+	s.cs.put(s.ca, "down.example.com", &certstorev1.Route{Upstream: freeClosedAddr(t)})
+	c := s.gw.client("shop.example.com", false)
+	for range 3 {
+		do(t, c, "GET", "https://shop.example.com/", nil)
+	}
+	do(t, c, "GET", "https://other.example.com/", nil)
+	do(t, s.gw.client("down.example.com", false), "GET", "https://down.example.com/", nil)
+	s.gw.handshake("unknown.example.net")
+	do(t, s.gw.plainClient(), "GET", "http://secure.example.com/.well-known/acme-challenge/x", nil)
+
+	tests := []struct {
+		metric, labels string
+		atLeast        float64
+	}{
+		{"gateway_tls_handshakes_total", `result="fetched"`, 2},
+		{"gateway_tls_handshakes_total", `result="unknown"`, 1},
+		{"gateway_cert_cache_hits_total", `state="fresh"`, 3},
+		{"gateway_cert_cache_misses_total", "", 3},
+		{"gateway_cert_cache_entries", `cache="positive"`, 2},
+		{"gateway_cert_cache_entries", `cache="negative"`, 1},
+		{"gateway_cert_cache_bytes", "", 2000},
+		{"gateway_certstore_lookup_duration_seconds_count", `result="found"`, 2},
+		{"gateway_certstore_lookup_duration_seconds_count", `result="not_found"`, 1},
+		{"gateway_certstore_watch_connected", "", 1},
+		{"gateway_http_requests_total", `outcome="proxied"`, 4},
+		{"gateway_http_requests_total", `outcome="misdirected"`, 1},
+		{"gateway_http_requests_total", `outcome="challenge"`, 1},
+		{"gateway_upstream_responses_total", `code="200",target="upstream"`, 3},
+		{"gateway_upstream_responses_total", `code="200",target="notary"`, 1},
+		{"gateway_upstream_failures_total", `reason="unreachable"`, 1},
+		{"gateway_upstream_response_seconds_count", `target="upstream"`, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.metric+"{"+tt.labels+"}", func(t *testing.T) {
+			if got := s.gw.metric(tt.metric, tt.labels); got < tt.atLeast {
+				t.Errorf("%v, want at least %v", got, tt.atLeast)
+			}
+		})
+	}
+}
+
 // freeClosedAddr is a loopback address nothing listens on.
 func freeClosedAddr(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

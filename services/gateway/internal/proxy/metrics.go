@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"strconv"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -48,7 +49,7 @@ var failureNames = [numFailures]string{"unreachable", "timeout", "other", "clien
 // metrics are the proxy's series:
 //
 //	gateway_http_requests_total{listener="http|https", outcome}
-//	gateway_upstream_responses_total{target="upstream|notary", code="200|...|error"}
+//	gateway_upstream_responses_total{target="upstream|notary", code="200|...|error"} (codes outside 100..599 count as error)
 //	gateway_upstream_response_seconds{target}         time to response headers
 //	gateway_upstream_failures_total{target, reason="unreachable|timeout|other|client_gone"}
 type metrics struct {
@@ -56,6 +57,28 @@ type metrics struct {
 	responses *prometheus.CounterVec
 	latency   [numTargets]prometheus.Observer
 	failures  [numTargets][numFailures]prometheus.Counter
+	// byCode caches the responses series of each status code once seen (index 0 is
+	// "error"), so counting a response is one atomic load and no label hashing, and only
+	// codes that happened are exported.
+	byCode [numTargets][600]atomic.Pointer[prometheus.Counter]
+}
+
+// response counts one upstream response (code 0: none came).
+func (m *metrics) response(target, code int) {
+	if code < 100 || code >= len(statusLabels) {
+		code = 0
+	}
+	if c := m.byCode[target][code].Load(); c != nil {
+		(*c).Inc()
+		return
+	}
+	label := "error"
+	if code != 0 {
+		label = statusLabels[code]
+	}
+	c := m.responses.WithLabelValues(targetNames[target], label)
+	m.byCode[target][code].Store(&c)
+	c.Inc()
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -103,9 +126,3 @@ var statusLabels = func() (l [600]string) {
 	return l
 }()
 
-func statusLabel(code int) string {
-	if code >= 100 && code < len(statusLabels) {
-		return statusLabels[code]
-	}
-	return "other"
-}

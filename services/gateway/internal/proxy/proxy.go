@@ -397,9 +397,9 @@ func (t *instrumentedTransport) RoundTrip(r *http.Request) (*http.Response, erro
 	resp, err := t.base.RoundTrip(r)
 	t.m.latency[t.target].Observe(time.Since(start).Seconds())
 	if err != nil {
-		t.m.responses.WithLabelValues(targetNames[t.target], "error").Inc()
+		t.m.response(t.target, 0)
 		return nil, err
 	}
-	t.m.responses.WithLabelValues(targetNames[t.target], statusLabel(resp.StatusCode)).Inc()
+	t.m.response(t.target, resp.StatusCode)
 	return resp, nil
 }
