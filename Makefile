@@ -112,7 +112,7 @@ redis: ## Make sure a Redis answers at TEST_REDIS_ADDR (installs and starts redi
 	@scripts/ensure-redis.sh "$(TEST_REDIS_ADDR)"
 
 .PHONY: test
-test: check-generate lint build-alone redis chart-test ## Everything CI runs: generated code, lint, module builds, all tests.
+test: check-generate lint build-alone redis chart-lint ## Everything CI runs: generated code, lint, module builds, all tests.
 	@for m in $(MODULES); do \
 		echo "== go test $$m"; \
 		(cd $$m && go test -race $(GO_TEST_FLAGS) ./...); \
@@ -123,10 +123,13 @@ test: check-generate lint build-alone redis chart-test ## Everything CI runs: ge
 CHART := charts/portico
 CHART_KUBE_VERSION := 1.33.0
 
-.PHONY: chart-test
-chart-test: $(BIN)/.helm-$(HELM_VERSION) ## Lint the Helm chart (--strict, every value set) and run its tests.
+.PHONY: chart-lint chart-test
+chart-lint: $(BIN)/.helm-$(HELM_VERSION) ## helm lint --strict the chart with every value set.
 	helm lint --strict --kube-version $(CHART_KUBE_VERSION) $(CHART)
 	@for f in $(CHART)/ci/*-values.yaml; do echo "helm lint --strict -f $$f"; helm lint --strict --quiet --kube-version $(CHART_KUBE_VERSION) -f $$f $(CHART); done
+
+# make test runs test/chart in its module loop; this target is for working on the chart.
+chart-test: chart-lint ## Lint the Helm chart and run its Go tests (test/chart).
 	cd test/chart && go test -race $(GO_TEST_FLAGS) ./...
 
 .PHONY: fuzz
