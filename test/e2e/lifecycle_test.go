@@ -30,7 +30,7 @@ func TestServicesStartServeAndStop(t *testing.T) {
 		{"certstore", certstoreAddr, append([]string{"-listen", certstoreAddr, "-admin-listen", proc.FreeAddr(t),
 			"-kek-file", filepath.Join(t.TempDir(), "kek"), "-kek-create"}, redis...)},
 		{"notary", notaryAddr, append([]string{"-listen", notaryAddr, "-admin-listen", proc.FreeAddr(t),
-			"-http-listen", proc.FreeAddr(t), "-certstore-addr", certstoreAddr}, redis...)},
+			"-http-listen", proc.FreeAddr(t), "-certstore-addr", certstoreAddr, "-edge-cname", "edge.portico.example.net"}, redis...)},
 		{"controlapi", "", nil},
 		{"gateway", gatewayHealth, []string{"-health-listen", gatewayHealth, "-admin-listen", proc.FreeAddr(t),
 			"-http-listen", proc.FreeAddr(t), "-https-listen", proc.FreeAddr(t), "-certstore-addr", certstoreAddr}},
