@@ -3,8 +3,13 @@ package main
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -177,6 +182,36 @@ type stack struct {
 	challengeAddr string
 	notaryBin     string
 	reads         certstorev1.CertReadServiceClient
+}
+
+// certstoreConn dials certstore for a test's own writes.
+func (s *stack) certstoreConn(t *testing.T) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(s.certstore, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// selfIssued makes a certificate for host (issuer and leaf in one) with its PKCS#8 key,
+// as a previous holder might have stored.
+func selfIssued(t *testing.T, host string) (chain [][]byte, key []byte, serial string) {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	sn, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber: sn, Subject: pkix.Name{}, DNSNames: []string{host},
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(90 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ = x509.MarshalPKCS8PrivateKey(k)
+	return [][]byte{der}, key, sn.Text(16)
 }
 
 type stackOptions struct {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -9,12 +10,16 @@ import (
 	"time"
 
 	"github.com/go-acme/lego/v5/acme/api"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/portico-dev/portico/pkg/acmetest"
 	"github.com/portico-dev/portico/pkg/domains"
+	"github.com/portico-dev/portico/pkg/errkind"
 	certstorev1 "github.com/portico-dev/portico/pkg/gen/portico/certstore/v1"
 	controlv1 "github.com/portico-dev/portico/pkg/gen/portico/control/v1"
 	notaryv1 "github.com/portico-dev/portico/pkg/gen/portico/notary/v1"
+	"github.com/portico-dev/portico/services/notary/internal/lifecycle"
 )
 
 // TestIssuance: with Pebble's default chaos on, a domain goes from PENDING_VERIFICATION
@@ -289,4 +294,76 @@ func holdConnections(t *testing.T, addr string) func() {
 	}
 	t.Cleanup(closeAll)
 	return closeAll
+}
+
+// TestAdoptsWhatADeadHolderStored: a holder that stored the certificate and died before
+// recording it leaves an ISSUING record; the next holder adopts the stored certificate
+// instead of ordering another.
+func TestAdoptsWhatADeadHolderStored(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{})
+	d := s.createDomain("shop.theta.test", "theta.test")
+	now := time.Now()
+	d.Status, d.VerifiedAt = domains.StatusIssuing, now
+	d.Progress.OrderStartedAt, d.NextAttemptAt = now, now
+	d, err := s.store.UpdateDomain(t.Context(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, key, serial := selfIssued(t, "shop.theta.test")
+	writes := certstorev1.NewCertWriteServiceClient(s.certstoreConn(t))
+	if _, err := writes.PutCertificate(t.Context(), &certstorev1.PutCertificateRequest{
+		Hostname: "shop.theta.test", CertificateChain: chain, PrivateKey: key, FencingToken: lifecycle.FencingToken(d),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.startNotary("notary", true)
+	d = s.waitFor("shop.theta.test", 20*time.Second, "ACTIVE", isActive)
+	if d.Certificate.Serial != serial {
+		t.Fatalf("record names serial %s, want the stored %s", d.Certificate.Serial, serial)
+	}
+	if s.proxy.Orders() != 0 {
+		t.Fatalf("%d orders: the stored certificate was not adopted", s.proxy.Orders())
+	}
+	if resp, err := s.reads.Lookup(t.Context(), &certstorev1.LookupRequest{Hostname: "shop.theta.test"}); err != nil || resp.GetRoute().GetTenantId() != "acme" {
+		t.Fatalf("route after adoption: %+v, %v", resp.GetRoute(), err)
+	}
+}
+
+// TestDeletingIsFinished: a domain controlapi marked DELETING loses its route and
+// certificate in certstore, then its record; bad hostnames are refused naming the field.
+func TestDeletingIsFinished(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{})
+	s.publishTXT("iota.test")
+	n := s.startNotary("notary", true)
+	s.createDomain("shop.iota.test", "iota.test")
+	d := s.waitFor("shop.iota.test", 60*time.Second, "ACTIVE", isActive)
+	s.served("shop.iota.test")
+	d.Status, d.NextAttemptAt = domains.StatusDeleting, time.Now()
+	if _, err := s.store.UpdateDomain(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := s.store.GetDomain(t.Context(), "shop.iota.test")
+		if errors.Is(err, domains.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("record still there: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := s.reads.Lookup(t.Context(), &certstorev1.LookupRequest{Hostname: "shop.iota.test"}); status.Code(err) != codes.NotFound {
+		t.Fatalf("Lookup after removal: %v, want NOT_FOUND", err)
+	}
+	_, err := n.api.EnqueueDomain(t.Context(), &notaryv1.EnqueueDomainRequest{Hostname: "https://shop.iota.test/"})
+	if fe := errkind.FromGRPC(err); !errkind.Is(fe, errkind.InvalidArgument) || len(fe.(*errkind.Error).Violations) != 1 || fe.(*errkind.Error).Violations[0].Field != "hostname" {
+		t.Fatalf("EnqueueDomain with a URL: %v, want INVALID_ARGUMENT naming hostname", err)
+	}
+	_, err = n.api.GetDomainProgress(t.Context(), &notaryv1.GetDomainProgressRequest{Hostname: "shop.iota.test"})
+	if status.Code(err) != codes.NotFound {
+		t.Fatalf("progress of a removed domain: %v, want NOT_FOUND", err)
+	}
 }
