@@ -2,17 +2,16 @@ package main
 
 import (
 	"flag"
-	"net/netip"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/portico-dev/portico/pkg/config"
+	"github.com/portico-dev/portico/pkg/edge"
 	"github.com/portico-dev/portico/pkg/grpcclient"
 	"github.com/portico-dev/portico/pkg/hostname"
 	"github.com/portico-dev/portico/pkg/logging"
 	"github.com/portico-dev/portico/pkg/redisconn"
-	"github.com/portico-dev/portico/services/controlapi/internal/api"
 	"github.com/portico-dev/portico/services/controlapi/internal/ratelimit"
 	"github.com/portico-dev/portico/services/controlapi/internal/upstream"
 )
@@ -42,9 +41,7 @@ type Config struct {
 	// BehindTLSProxy allows plaintext on non-loopback addresses.
 	BehindTLSProxy bool
 
-	EdgeIPv4       string
-	EdgeIPv6       string
-	EdgeCNAME      string
+	Edge           edge.Flags
 	DelegationZone string
 	UpstreamAllow  string
 	CORSOrigins    string
@@ -58,7 +55,7 @@ type Config struct {
 
 	// Derived by validate.
 	adminKey    string
-	edge        api.Edge
+	edge        edge.Edge
 	upstreams   upstream.Policy
 	createLimit ratelimit.Limit
 	verifyLimit ratelimit.Limit
@@ -83,9 +80,7 @@ func (c *Config) flagSet() *flag.FlagSet {
 	fs.StringVar(&c.TLSKey, "tls-key", "", "private key (PEM) of the public API")
 	fs.BoolVar(&c.BehindTLSProxy, "behind-tls-proxy", false, "TLS is terminated in front of controlapi (load balancer, mesh sidecar): serve plaintext on non-loopback addresses")
 
-	fs.StringVar(&c.EdgeIPv4, "edge-ipv4", "", "comma-separated IPv4 addresses of the edge, published to customers as A records")
-	fs.StringVar(&c.EdgeIPv6, "edge-ipv6", "", "comma-separated IPv6 addresses of the edge, published as AAAA records")
-	fs.StringVar(&c.EdgeCNAME, "edge-cname", "", "hostname of the edge, published as the CNAME target (preferred over A/AAAA except at a zone apex); one of -edge-ipv4, -edge-ipv6, -edge-cname is required")
+	c.Edge.RegisterFlags(fs)
 	fs.StringVar(&c.DelegationZone, "delegation-zone", "", "zone that wildcard domains delegate _acme-challenge into (DNS-01); empty refuses wildcard domains")
 	fs.StringVar(&c.UpstreamAllow, "upstream-allow", "", "comma-separated upstream overrides tenants may set: CIDR prefixes and host:port patterns (*.example.com:443, host:*); loopback, link-local and metadata addresses only when named explicitly; empty: no overrides")
 	fs.StringVar(&c.CORSOrigins, "cors-allowed-origins", "", "comma-separated browser origins allowed to call the JSON API (https://dash.example.com, https://*.example.com, *); empty: CORS off")
@@ -120,7 +115,7 @@ func (c *Config) validate() error {
 			}
 		}
 	}
-	c.validateEdge(&p)
+	c.edge = c.Edge.Validate(&p, c.Hostnames)
 	if c.DelegationZone != "" {
 		if _, err := c.Hostnames.Parse(c.DelegationZone); err != nil {
 			p.Addf("delegation-zone", "%v", err)
@@ -170,36 +165,6 @@ func (c *Config) validateAdminKey(p *config.Problems) {
 	}
 	if c.adminKey != "" && len(c.adminKey) < minAdminKeyLength {
 		p.Addf("admin-key", "is %d characters; use a random key of at least %d (openssl rand -hex 32)", len(c.adminKey), minAdminKeyLength)
-	}
-}
-
-func (c *Config) validateEdge(p *config.Problems) {
-	c.edge = api.Edge{}
-	for _, s := range splitList(c.EdgeIPv4) {
-		a, err := netip.ParseAddr(s)
-		if err != nil || !a.Is4() {
-			p.Addf("edge-ipv4", "%q is not an IPv4 address", s)
-			continue
-		}
-		c.edge.IPv4 = append(c.edge.IPv4, a)
-	}
-	for _, s := range splitList(c.EdgeIPv6) {
-		a, err := netip.ParseAddr(s)
-		if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" {
-			p.Addf("edge-ipv6", "%q is not an IPv6 address", s)
-			continue
-		}
-		c.edge.IPv6 = append(c.edge.IPv6, a)
-	}
-	if c.EdgeCNAME != "" {
-		n, err := c.Hostnames.Parse(c.EdgeCNAME)
-		if err != nil {
-			p.Addf("edge-cname", "%v", err)
-		}
-		c.edge.CNAME = n.ASCII
-	}
-	if len(c.edge.IPv4)+len(c.edge.IPv6) == 0 && c.edge.CNAME == "" && c.EdgeIPv4 == "" && c.EdgeIPv6 == "" {
-		p.Addf("edge-cname", "customers need somewhere to point their names: set -edge-ipv4, -edge-ipv6 or -edge-cname")
 	}
 }
 

@@ -21,8 +21,8 @@ func TestConfigValidation(t *testing.T) {
 	}{
 		{"defaults with an edge", edge, nil, ""},
 		{"no edge", nil, nil, "-edge-cname"},
-		{"edge addresses only", []string{"-edge-ipv4", "192.0.2.1,192.0.2.2", "-edge-ipv6", "2001:db8::1"}, nil, ""},
-		{"IPv6 given as IPv4", []string{"-edge-ipv4", "2001:db8::1"}, nil, "-edge-ipv4"},
+		{"edge addresses only", []string{"-edge-addresses", "192.0.2.1,192.0.2.2,2001:db8::1"}, nil, ""},
+		{"not an address", []string{"-edge-addresses", "2001:db8::zz"}, nil, "-edge-addresses"},
 		{"edge CNAME not a hostname", []string{"-edge-cname", "10.0.0.1"}, nil, "-edge-cname"},
 		{"admin key from the environment", edge, map[string]string{"PORTICO_ADMIN_KEY": testAdminKey}, ""},
 		{"admin key from a file", append([]string{"-admin-key-file", keyFile}, edge...), nil, ""},

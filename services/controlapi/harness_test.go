@@ -84,7 +84,7 @@ func startControlAPI(t testing.TB, o harnessOptions) *harness {
 		"-redis-addr", redistest.Addr(), "-redis-key-prefix", prefix,
 		"-notary-addr", o.notary, "-certstore-addr", o.certstore,
 		"-admin-key", testAdminKey,
-		"-edge-ipv4", "192.0.2.10", "-edge-ipv6", "2001:db8::10", "-edge-cname", "edge.portico.example.net",
+		"-edge-addresses", "192.0.2.10,2001:db8::10", "-edge-cname", "edge.portico.example.net",
 		"-upstream-allow", "10.20.0.0/16,backend.internal:8080",
 		"-notary-timeout", "500ms", "-certstore-timeout", "500ms",
 		"-log-level", "warn",

@@ -2,13 +2,12 @@ package main
 
 import (
 	"flag"
-	"fmt"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/portico-dev/portico/pkg/config"
+	"github.com/portico-dev/portico/pkg/edge"
 	"github.com/portico-dev/portico/pkg/grpcclient"
 	"github.com/portico-dev/portico/pkg/hostname"
 	"github.com/portico-dev/portico/pkg/logging"
@@ -45,14 +44,16 @@ type Config struct {
 	DNS struct {
 		Resolvers     string
 		Timeout       time.Duration
-		EdgeAddresses string
-		EdgeCNAME     string
+		Edge          edge.Flags
 		CAAIdentities string
 	}
 	Policy        lifecycle.Policy
 	Worker        worker.Config
 	VerifyTimeout time.Duration
 	ChallengeTTL  time.Duration
+
+	// Derived by validate.
+	edge edge.Edge
 }
 
 func (c *Config) flagSet() *flag.FlagSet {
@@ -79,8 +80,7 @@ func (c *Config) flagSet() *flag.FlagSet {
 
 	fs.StringVar(&c.DNS.Resolvers, "dns-resolvers", "1.1.1.1:53,8.8.8.8:53", "recursive DNS resolvers (host:port, comma-separated), asked in order")
 	fs.DurationVar(&c.DNS.Timeout, "dns-timeout", 2*time.Second, "timeout of one DNS query to one resolver")
-	fs.StringVar(&c.DNS.EdgeAddresses, "edge-addresses", "", "the edge's IP addresses (comma-separated): a hostname must resolve only to these, unless it CNAMEs to -edge-cname")
-	fs.StringVar(&c.DNS.EdgeCNAME, "edge-cname", "", "the name customers CNAME their hostnames to")
+	c.DNS.Edge.RegisterFlags(fs)
 	fs.StringVar(&c.DNS.CAAIdentities, "caa-identities", "letsencrypt.org", "the CA's identities as CAA records name them (comma-separated); empty skips the CAA check")
 
 	d := lifecycle.DefaultPolicy()
@@ -137,12 +137,7 @@ func (c *Config) validate() error {
 	for _, r := range resolvers {
 		p.CheckListen("dns-resolvers", r)
 	}
-	if _, err := c.edgeAddrs(); err != nil {
-		p.Addf("edge-addresses", "%v", err)
-	}
-	if c.DNS.EdgeAddresses == "" && c.DNS.EdgeCNAME == "" {
-		p.Addf("edge-addresses", "set the edge's addresses, or -edge-cname, or both: pre-flight checks every hostname points there")
-	}
+	c.edge = c.DNS.Edge.Validate(&p, c.Hostnames)
 	if c.Policy.ReverifyThreshold < 1 {
 		p.Addf("reverify-failures", "must be at least 1")
 	}
@@ -153,18 +148,6 @@ func (c *Config) validate() error {
 		p.Addf("lease-ttl", "%v is shorter than a second", c.Worker.LeaseTTL)
 	}
 	return p.Err()
-}
-
-func (c *Config) edgeAddrs() ([]netip.Addr, error) {
-	var out []netip.Addr
-	for _, s := range splitList(c.DNS.EdgeAddresses) {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not an IP address", s)
-		}
-		out = append(out, a.Unmap())
-	}
-	return out, nil
 }
 
 func splitList(s string) []string {

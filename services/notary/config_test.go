@@ -14,7 +14,7 @@ func TestConfig(t *testing.T) {
 	}{
 		{name: "defaults with the edge set", args: base},
 		{name: "no edge at all", args: nil, wantErr: "-edge-addresses"},
-		{name: "edge by CNAME only", args: []string{"-edge-cname", "edge.platform.example"}},
+		{name: "edge by CNAME only", args: []string{"-edge-cname", "edge.platform.example.net"}},
 		{name: "bad edge address", args: []string{"-edge-addresses", "203.0.113.300"}, wantErr: "-edge-addresses"},
 		{name: "plain-HTTP directory", args: append([]string{"-acme-directory", "http://ca.example/dir"}, base...), wantErr: "-acme-directory"},
 		{name: "unknown key type", args: append([]string{"-acme-key-type", "ed25519"}, base...), wantErr: "-acme-key-type"},

@@ -64,10 +64,9 @@ func run(ctx context.Context, args []string) error {
 	store := redisstore.New(rdb, cfg.Redis.KeyPrefix)
 	notaryPrefix := cfg.Redis.KeyPrefix + ":notary"
 	challengeStore := redischallenges.New(rdb, notaryPrefix)
-	edge, _ := cfg.edgeAddrs()
 	checker, err := dnscheck.New(dnscheck.Config{
 		Resolvers: splitList(cfg.DNS.Resolvers), Timeout: cfg.DNS.Timeout,
-		EdgeAddrs: edge, EdgeCNAME: cfg.DNS.EdgeCNAME, CAAIdentities: splitList(cfg.DNS.CAAIdentities),
+		EdgeAddrs: cfg.edge.Addresses, EdgeCNAME: cfg.edge.CNAME, CAAIdentities: splitList(cfg.DNS.CAAIdentities),
 	})
 	if err != nil {
 		return err

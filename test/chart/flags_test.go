@@ -111,7 +111,7 @@ func TestBinariesAcceptRenderedConfig(t *testing.T) {
 // expectedProblems are the complaints, besides the deliberate one, that a value set
 // should cause: the defaults name no edge, and controlapi must not invent one.
 var expectedProblems = map[string][]string{
-	"defaults/controlapi": {"edge-cname"},
+	"defaults/controlapi": {"edge-addresses"},
 	"defaults/notary":     {"edge-addresses"},
 }
 

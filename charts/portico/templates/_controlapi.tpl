@@ -16,16 +16,8 @@ behind-tls-proxy: true
 {{ include "portico.clientConfig" (dict "root" .root "target" "notary") }}
 {{ include "portico.redisConfig" . }}
 admin-key-file: {{ $paths.adminKey }}
-{{- $v4 := list -}}
-{{- $v6 := list -}}
-{{- range $edge.addresses -}}
-{{- if contains ":" . -}}{{- $v6 = append $v6 . -}}{{- else -}}{{- $v4 = append $v4 . -}}{{- end -}}
-{{- end }}
-{{- with $v4 }}
-edge-ipv4: {{ join "," . | quote }}
-{{- end }}
-{{- with $v6 }}
-edge-ipv6: {{ join "," . | quote }}
+{{- with $edge.addresses }}
+edge-addresses: {{ join "," . | quote }}
 {{- end }}
 {{- with $edge.cnameTarget }}
 edge-cname: {{ . | quote }}

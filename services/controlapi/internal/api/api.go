@@ -21,13 +21,13 @@ package api
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/portico-dev/portico/pkg/domains"
+	"github.com/portico-dev/portico/pkg/edge"
 	"github.com/portico-dev/portico/pkg/errkind"
 	certstorev1 "github.com/portico-dev/portico/pkg/gen/portico/certstore/v1"
 	controlv1 "github.com/portico-dev/portico/pkg/gen/portico/control/v1"
@@ -37,13 +37,6 @@ import (
 	"github.com/portico-dev/portico/services/controlapi/internal/ratelimit"
 	"github.com/portico-dev/portico/services/controlapi/internal/upstream"
 )
-
-// Edge is where customers point their names: A/AAAA addresses and/or a CNAME target.
-type Edge struct {
-	IPv4  []netip.Addr
-	IPv6  []netip.Addr
-	CNAME string
-}
 
 // Config is everything the service needs.
 type Config struct {
@@ -62,7 +55,7 @@ type Config struct {
 	// from configuration).
 	Hostnames hostname.Policy
 	Upstreams upstream.Policy
-	Edge      Edge
+	Edge      edge.Edge
 	// DelegationZone is the zone `_acme-challenge` CNAMEs of wildcard domains point into.
 	// Empty: wildcard kinds are refused (FAILED_PRECONDITION).
 	DelegationZone string

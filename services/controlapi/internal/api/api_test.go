@@ -17,6 +17,7 @@ import (
 
 	"github.com/portico-dev/portico/pkg/domains"
 	"github.com/portico-dev/portico/pkg/domains/memstore"
+	"github.com/portico-dev/portico/pkg/edge"
 	certstorev1 "github.com/portico-dev/portico/pkg/gen/portico/certstore/v1"
 	controlv1 "github.com/portico-dev/portico/pkg/gen/portico/control/v1"
 	notaryv1 "github.com/portico-dev/portico/pkg/gen/portico/notary/v1"
@@ -73,7 +74,7 @@ func newTestService(t *testing.T, store domains.Store, log *zap.Logger) *Service
 	t.Helper()
 	s, err := New(Config{
 		Log: log, Store: store, Notary: notaryDown{}, Certstore: certstoreUp{}, Limiter: memlimiter.New(nil),
-		Edge: Edge{CNAME: "edge.example.net"},
+		Edge: edge.Edge{CNAME: "edge.example.net"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -139,26 +140,26 @@ func TestRecords(t *testing.T) {
 	v4, v6 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")
 	tests := []struct {
 		name string
-		edge Edge
+		edge edge.Edge
 		d    domains.Domain
 		want []string // "TYPE name value"
 	}{
-		{"subdomain with a CNAME target", Edge{CNAME: "edge.example.net", IPv4: []netip.Addr{v4}},
+		{"subdomain with a CNAME target", edge.Edge{CNAME: "edge.example.net", Addresses: []netip.Addr{v4}},
 			domains.Domain{Hostname: "shop.example.com", RegisteredDomain: "example.com", Kind: domains.KindExact, VerificationToken: "tok"},
 			[]string{"TXT _verify.example.com tok", "CNAME shop.example.com edge.example.net"}},
-		{"apex prefers addresses", Edge{CNAME: "edge.example.net", IPv4: []netip.Addr{v4}, IPv6: []netip.Addr{v6}},
+		{"apex prefers addresses", edge.Edge{CNAME: "edge.example.net", Addresses: []netip.Addr{v4, v6}},
 			domains.Domain{Hostname: "example.com", RegisteredDomain: "example.com", Kind: domains.KindExact, VerificationToken: "tok"},
 			[]string{"TXT _verify.example.com tok", "A example.com 192.0.2.1", "AAAA example.com 2001:db8::1"}},
-		{"apex with only a CNAME target", Edge{CNAME: "edge.example.net"},
+		{"apex with only a CNAME target", edge.Edge{CNAME: "edge.example.net"},
 			domains.Domain{Hostname: "example.com", RegisteredDomain: "example.com", Kind: domains.KindExact, VerificationToken: "tok"},
 			[]string{"TXT _verify.example.com tok", "CNAME example.com edge.example.net"}},
-		{"addresses only", Edge{IPv4: []netip.Addr{v4}},
+		{"addresses only", edge.Edge{Addresses: []netip.Addr{v4}},
 			domains.Domain{Hostname: "a.b.example.co.uk", RegisteredDomain: "example.co.uk", Kind: domains.KindExact, VerificationToken: "tok"},
 			[]string{"TXT _verify.example.co.uk tok", "A a.b.example.co.uk 192.0.2.1"}},
-		{"wildcard with delegation", Edge{CNAME: "edge.example.net"},
+		{"wildcard with delegation", edge.Edge{CNAME: "edge.example.net"},
 			domains.Domain{Hostname: "*.example.com", RegisteredDomain: "example.com", Kind: domains.KindWildcard, VerificationToken: "tok", DelegationLabel: "lbl"},
 			[]string{"TXT _verify.example.com tok", "CNAME *.example.com edge.example.net", "CNAME _acme-challenge.example.com lbl.zone.example.net"}},
-		{"apex and wildcard", Edge{CNAME: "edge.example.net", IPv4: []netip.Addr{v4}},
+		{"apex and wildcard", edge.Edge{CNAME: "edge.example.net", Addresses: []netip.Addr{v4}},
 			domains.Domain{Hostname: "example.com", RegisteredDomain: "example.com", Kind: domains.KindApexAndWildcard, VerificationToken: "tok", DelegationLabel: "lbl"},
 			[]string{"TXT _verify.example.com tok", "A example.com 192.0.2.1", "CNAME *.example.com edge.example.net", "CNAME _acme-challenge.example.com lbl.zone.example.net"}},
 	}
@@ -229,7 +230,7 @@ func TestVerifyNowReschedulesWithTheNotaryDown(t *testing.T) {
 	store := memstore.New()
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	s, err := New(Config{Log: zap.NewNop(), Store: store, Notary: notaryDown{}, Certstore: certstoreUp{}, Limiter: memlimiter.New(nil),
-		Edge: Edge{CNAME: "edge.example.net"}, Now: func() time.Time { return now }})
+		Edge: edge.Edge{CNAME: "edge.example.net"}, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

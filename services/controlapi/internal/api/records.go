@@ -49,7 +49,7 @@ func (s *Service) records(d domains.Domain) []*controlv1.DnsRecord {
 
 func (s *Service) routing(name string, apex bool) []*controlv1.DnsRecord {
 	e := s.cfg.Edge
-	hasAddrs := len(e.IPv4)+len(e.IPv6) > 0
+	hasAddrs := len(e.Addresses) > 0
 	if e.CNAME != "" && (!apex || !hasAddrs) {
 		purpose := "routing: sends traffic for " + name + " to the platform's edge"
 		if apex {
@@ -58,10 +58,10 @@ func (s *Service) routing(name string, apex bool) []*controlv1.DnsRecord {
 		return []*controlv1.DnsRecord{{Type: "CNAME", Name: name, Value: e.CNAME, Purpose: purpose}}
 	}
 	var out []*controlv1.DnsRecord
-	for _, a := range e.IPv4 {
+	for _, a := range e.IPv4() {
 		out = append(out, &controlv1.DnsRecord{Type: "A", Name: name, Value: a.String(), Purpose: "routing: sends IPv4 traffic for " + name + " to the platform's edge"})
 	}
-	for _, a := range e.IPv6 {
+	for _, a := range e.IPv6() {
 		out = append(out, &controlv1.DnsRecord{Type: "AAAA", Name: name, Value: a.String(), Purpose: "routing: sends IPv6 traffic for " + name + " to the platform's edge"})
 	}
 	return out
