@@ -90,10 +90,13 @@ check-generate: $(TOOL_STAMPS) ## Fail when the committed generated code is stal
 
 # --- build and lint ----------------------------------------------------------------
 
+EXAMPLES := example-upstream:upstream devcerts:devcerts runlocal:runlocal demo:demo
+
 .PHONY: build
-build: ## Build the four service binaries into ./bin.
+build: ## Build the four service binaries and the examples (upstream, devcerts, run, demo) into ./bin.
 	@for s in $(SERVICES); do (cd services/$$s && go build -o $(BIN)/portico-$$s .); done
-	@echo "built $(addprefix bin/portico-,$(SERVICES))"
+	@for e in $(EXAMPLES); do (cd examples && go build -o $(BIN)/portico-$${e%%:*} ./$${e##*:}); done
+	@echo "built $(addprefix bin/portico-,$(SERVICES)) and the examples"
 
 .PHONY: build-alone
 build-alone: ## Build every module on its own (GOWORK=off), as a Dockerfile would.
@@ -139,8 +142,12 @@ fuzz: ## Run every fuzz target of every module for FUZZTIME (default 30s) each.
 # --- running -----------------------------------------------------------------------
 
 .PHONY: run
-run: ## Bring the whole system up locally (arrives with issue 7; see README).
-	@echo "make run is not built yet: it arrives with the 'make run' issue. Until then, build with 'make build'." >&2; exit 1
+run: $(BIN)/.pebble-$(PEBBLE_VERSION) build ## Bring the whole system up on this machine (Ctrl-C stops it).
+	@$(BIN)/portico-runlocal -bin $(BIN) -dir .run
+
+.PHONY: demo
+demo: build ## The walkthrough against `make run` (run it in another shell).
+	@$(BIN)/portico-demo -run-dir .run
 
 .PHONY: clean
 clean: ## Remove built binaries (keeps the installed tools).

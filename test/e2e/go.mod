@@ -3,6 +3,7 @@ module github.com/portico-dev/portico/test/e2e
 go 1.26.0
 
 require (
+	github.com/portico-dev/portico/examples v0.0.0-00010101000000-000000000000
 	github.com/portico-dev/portico/pkg v0.0.0
 	google.golang.org/grpc v1.85.0
 )
@@ -18,4 +19,7 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
-replace github.com/portico-dev/portico/pkg => ../../pkg
+replace (
+	github.com/portico-dev/portico/examples => ../../examples
+	github.com/portico-dev/portico/pkg => ../../pkg
+)
