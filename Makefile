@@ -114,8 +114,16 @@ lint: $(TOOL_STAMPS) ## gofmt, go vet and buf lint.
 redis: ## Make sure a Redis answers at TEST_REDIS_ADDR (installs and starts redis-server if needed).
 	@scripts/ensure-redis.sh "$(TEST_REDIS_ADDR)"
 
+# dynalite, the DynamoDB implementation the DynamoDB stores' tests and `make run
+# PORTICO_STORE=dynamodb` use, pinned (with its dependencies) by tools/dynalite's lockfile.
+DYNALITE_DIR := $(BIN)/dynalite
+
+.PHONY: dynalite
+dynalite: ## Install dynalite (npm, pinned) into bin/dynalite when missing or stale.
+	@scripts/ensure-dynalite.sh "$(DYNALITE_DIR)"
+
 .PHONY: test
-test: check-generate lint build-alone redis chart-lint ## Everything CI runs: generated code, lint, module builds, all tests.
+test: check-generate lint build-alone redis dynalite chart-lint ## Everything CI runs: generated code, lint, module builds, all tests.
 	@for m in $(MODULES); do \
 		echo "== go test $$m"; \
 		(cd $$m && go test -race $(GO_TEST_FLAGS) ./...); \
