@@ -78,6 +78,11 @@ type Options struct {
 	// OrderRetryAfter and AuthzRetryAfter are the Retry-After seconds Pebble sends while
 	// an order or authorization is processing (default 1).
 	OrderRetryAfter, AuthzRetryAfter int
+	// FrontDNS, when set, is called with challtestsrv's DNS address once it runs, and
+	// returns the DNS server Pebble asks instead: a resolver stand-in in front of
+	// challtestsrv that also follows CNAMEs into other servers (the notary's delegation
+	// zone). Env.DNSAddr stays challtestsrv's.
+	FrontDNS func(t testing.TB, challtestsrv string) string
 }
 
 // Env is a running Pebble and challtestsrv.
@@ -149,7 +154,11 @@ func Start(t testing.TB, opts Options) *Env {
 	if opts.NonceReject != DefaultChaos {
 		env = append(env, "PEBBLE_WFE_NONCEREJECT="+strconv.Itoa(opts.NonceReject))
 	}
-	startProcess(t, dir, "pebble", pebbleBin, env, "-config", cfgFile, "-dnsserver", dnsAddr)
+	pebbleDNS := dnsAddr
+	if opts.FrontDNS != nil {
+		pebbleDNS = opts.FrontDNS(t, dnsAddr)
+	}
+	startProcess(t, dir, "pebble", pebbleBin, env, "-config", cfgFile, "-dnsserver", pebbleDNS)
 
 	e := &Env{
 		DirectoryURL:  "https://" + listen + "/dir",
