@@ -41,6 +41,13 @@ type Config struct {
 	// CAAIdentities are the CA's issuer domain names as CAA records name them
 	// ("letsencrypt.org"). Empty skips the CAA check.
 	CAAIdentities []string
+	// AskResolversOnly makes the delegation check ask the resolvers instead of the
+	// domain's authoritative servers (for networks where only the resolvers are
+	// reachable; their cached answers may then lag behind a change).
+	AskResolversOnly bool
+	// AuthoritativePort is the port authoritative servers are asked on (default 53;
+	// tests run theirs elsewhere).
+	AuthoritativePort int
 }
 
 // Checker answers the notary's DNS questions. It is safe for concurrent use.
@@ -57,6 +64,9 @@ func New(cfg Config) (*Checker, error) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.AuthoritativePort <= 0 {
+		cfg.AuthoritativePort = 53
 	}
 	cfg.EdgeCNAME = canonical(cfg.EdgeCNAME)
 	for i, id := range cfg.CAAIdentities {
@@ -246,12 +256,18 @@ func EvaluateCAA(owner string, set []*dns.CAA, wildcard bool, identities []strin
 // query asks the resolvers in order and returns the first definite answer (NOERROR or
 // NXDOMAIN), or an error when none gave one.
 func (c *Checker) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	return c.queryAt(ctx, c.cfg.Resolvers, name, qtype, true)
+}
+
+// queryAt asks servers in order (recursion desired or not) and returns the first
+// definite answer.
+func (c *Checker) queryAt(ctx context.Context, servers []string, name string, qtype uint16, recursion bool) (*dns.Msg, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
-	m.RecursionDesired = true
+	m.RecursionDesired = recursion
 	m.SetEdns0(1232, false)
 	var errs []error
-	for _, server := range c.cfg.Resolvers {
+	for _, server := range servers {
 		resp, _, err := c.udp.ExchangeContext(ctx, m, server)
 		if err == nil && resp.Truncated {
 			resp, _, err = c.tcp.ExchangeContext(ctx, m, server)
