@@ -123,3 +123,14 @@ func TestClusterKeyLayout(t *testing.T) {
 		t.Fatalf("keys %v, want %v", keys, want)
 	}
 }
+
+// BenchmarkGetServing is Lookup's one storage read (certificate and route of a name).
+func BenchmarkGetServing(b *testing.B) {
+	rdb, prefix := redistest.New(b)
+	storetest.BenchGetServing(b, redisstore.New(rdb, prefix))
+}
+
+func BenchmarkPutCertificate(b *testing.B) {
+	rdb, prefix := redistest.New(b)
+	storetest.BenchPutCertificate(b, redisstore.New(rdb, prefix))
+}
