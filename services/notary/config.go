@@ -14,6 +14,7 @@ import (
 	"github.com/portico-dev/portico/pkg/mtls"
 	"github.com/portico-dev/portico/pkg/redisconn"
 	"github.com/portico-dev/portico/services/notary/internal/acmeclient"
+	"github.com/portico-dev/portico/services/notary/internal/dnsproviders"
 	"github.com/portico-dev/portico/services/notary/internal/lifecycle"
 	"github.com/portico-dev/portico/services/notary/internal/worker"
 )
@@ -42,10 +43,19 @@ type Config struct {
 		OrderTimeout   time.Duration
 	}
 	DNS struct {
-		Resolvers     string
-		Timeout       time.Duration
-		Edge          edge.Flags
-		CAAIdentities string
+		Resolvers         string
+		Timeout           time.Duration
+		Edge              edge.Flags
+		CAAIdentities     string
+		ResolversOnly     bool
+		AuthoritativePort int
+	}
+	Delegation struct {
+		Zone        string
+		Writer      string
+		DNSListen   string
+		Nameservers string
+		TTL         time.Duration
 	}
 	Policy        lifecycle.Policy
 	Worker        worker.Config
@@ -55,6 +65,9 @@ type Config struct {
 	// Derived by validate.
 	edge edge.Edge
 }
+
+// BuiltinWriter is the -delegation-writer value of the built-in DNS server.
+const BuiltinWriter = "builtin"
 
 func (c *Config) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("notary", flag.ContinueOnError)
@@ -82,6 +95,14 @@ func (c *Config) flagSet() *flag.FlagSet {
 	fs.DurationVar(&c.DNS.Timeout, "dns-timeout", 2*time.Second, "timeout of one DNS query to one resolver")
 	c.DNS.Edge.RegisterFlags(fs)
 	fs.StringVar(&c.DNS.CAAIdentities, "caa-identities", "letsencrypt.org", "the CA's identities as CAA records name them (comma-separated); empty skips the CAA check")
+	fs.BoolVar(&c.DNS.ResolversOnly, "dns-resolvers-only", false, "read the _acme-challenge CNAME from the resolvers instead of the domain's authoritative nameservers (where only the resolvers are reachable)")
+	fs.IntVar(&c.DNS.AuthoritativePort, "dns-authoritative-port", 53, "port the domains' authoritative nameservers are asked on (tests run theirs elsewhere)")
+
+	fs.StringVar(&c.Delegation.Zone, "delegation-zone", "", "zone that wildcard domains delegate _acme-challenge into (DNS-01), as controlapi's flag of the same name; empty: wildcard domains are verified but not ordered")
+	fs.StringVar(&c.Delegation.Writer, "delegation-writer", BuiltinWriter, "who writes DNS-01 answers into the delegation zone: builtin (this notary's authoritative DNS server; the zone is delegated to it) or a lego DNS provider name ("+strings.Join(dnsproviders.Names(), ", ")+"), configured by lego's environment variables")
+	fs.StringVar(&c.Delegation.DNSListen, "delegation-dns-listen", "127.0.0.1:8054", "UDP and TCP listen address of the built-in DNS server (production: :53 behind a Service)")
+	fs.StringVar(&c.Delegation.Nameservers, "delegation-nameservers", "", "the delegation zone's NS names, as its parent zone delegates to them (comma-separated, outside the zone); required with the built-in writer")
+	fs.DurationVar(&c.Delegation.TTL, "delegation-ttl", 10*time.Second, "TTL of the built-in server's TXT answers and of its negative answers")
 
 	d := lifecycle.DefaultPolicy()
 	fs.DurationVar(&c.Policy.VerifyInterval, "verify-interval", d.VerifyInterval, "first spacing of ownership checks; it doubles every 5 failed checks")
@@ -138,6 +159,10 @@ func (c *Config) validate() error {
 		p.CheckListen("dns-resolvers", r)
 	}
 	c.edge = c.DNS.Edge.Validate(&p, c.Hostnames)
+	if c.DNS.AuthoritativePort < 1 || c.DNS.AuthoritativePort > 65535 {
+		p.Addf("dns-authoritative-port", "%d is not a port", c.DNS.AuthoritativePort)
+	}
+	c.validateDelegation(&p)
 	if c.Policy.ReverifyThreshold < 1 {
 		p.Addf("reverify-failures", "must be at least 1")
 	}
@@ -148,6 +173,41 @@ func (c *Config) validate() error {
 		p.Addf("lease-ttl", "%v is shorter than a second", c.Worker.LeaseTTL)
 	}
 	return p.Err()
+}
+
+// validateDelegation checks the delegation settings; they matter only with a zone.
+func (c *Config) validateDelegation(p *config.Problems) {
+	dz := &c.Delegation
+	if dz.Zone == "" {
+		return
+	}
+	if _, err := c.Hostnames.Parse(dz.Zone); err != nil {
+		p.Addf("delegation-zone", "%v", err)
+		return
+	}
+	dz.Zone = strings.TrimSuffix(strings.ToLower(dz.Zone), ".")
+	if dz.Writer != BuiltinWriter {
+		if _, ok := dnsproviders.Supported[dz.Writer]; !ok {
+			p.Addf("delegation-writer", "%q is neither builtin nor a lego DNS provider built into the notary (%s)", dz.Writer, strings.Join(dnsproviders.Names(), ", "))
+		}
+		return
+	}
+	p.CheckListen("delegation-dns-listen", dz.DNSListen)
+	ns := splitList(dz.Nameservers)
+	if len(ns) == 0 {
+		p.Addf("delegation-nameservers", "the built-in DNS server needs the zone's NS names (as the parent zone delegates to them)")
+	}
+	for _, n := range ns {
+		name := strings.TrimSuffix(strings.ToLower(n), ".")
+		if _, err := c.Hostnames.Parse(name); err != nil {
+			p.Addf("delegation-nameservers", "%q: %v", n, err)
+		} else if name == dz.Zone || strings.HasSuffix(name, "."+dz.Zone) {
+			p.Addf("delegation-nameservers", "%q is inside the zone, which answers only TXT challenges; name nameservers outside it", n)
+		}
+	}
+	if dz.TTL < time.Second || dz.TTL > time.Hour {
+		p.Addf("delegation-ttl", "%v is not between 1s and 1h", dz.TTL)
+	}
 }
 
 func splitList(s string) []string {
@@ -167,5 +227,6 @@ func parseConfig(args []string) (Config, error) {
 	}
 	c.Worker.Policy = c.Policy
 	c.Worker.OrderTimeout = c.ACME.OrderTimeout
+	c.Worker.DelegationZone = strings.TrimSuffix(strings.ToLower(c.Delegation.Zone), ".")
 	return c, c.validate()
 }

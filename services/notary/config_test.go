@@ -24,6 +24,16 @@ func TestConfig(t *testing.T) {
 		{name: "no resolver", args: append([]string{"-dns-resolvers", " , "}, base...), wantErr: "-dns-resolvers"},
 		{name: "zero re-verification failures", args: append([]string{"-reverify-failures", "0"}, base...), wantErr: "-reverify-failures"},
 		{name: "extra TLDs for test zones", args: append([]string{"-hostname-extra-tlds", "test"}, base...)},
+		{name: "delegation with the built-in server", args: append([]string{"-delegation-zone", "acme.portico.net", "-delegation-nameservers", "ns1.portico.net,ns2.portico.net"}, base...)},
+		{name: "built-in server without nameservers", args: append([]string{"-delegation-zone", "acme.portico.net"}, base...), wantErr: "-delegation-nameservers"},
+		{name: "a nameserver inside the zone", args: append([]string{"-delegation-zone", "acme.portico.net", "-delegation-nameservers", "ns1.acme.portico.net"}, base...), wantErr: "-delegation-nameservers"},
+		{name: "built-in server on a bad address", args: append([]string{"-delegation-zone", "acme.portico.net", "-delegation-nameservers", "ns1.portico.net", "-delegation-dns-listen", "53"}, base...), wantErr: "-delegation-dns-listen"},
+		{name: "delegation TTL of an hour and more", args: append([]string{"-delegation-zone", "acme.portico.net", "-delegation-nameservers", "ns1.portico.net", "-delegation-ttl", "2h"}, base...), wantErr: "-delegation-ttl"},
+		{name: "a public suffix as the zone", args: append([]string{"-delegation-zone", "co.uk", "-delegation-nameservers", "ns1.portico.net"}, base...), wantErr: "-delegation-zone"},
+		{name: "a lego DNS provider", args: append([]string{"-delegation-zone", "acme.portico.net", "-delegation-writer", "route53"}, base...)},
+		{name: "a lego DNS provider not built in", args: append([]string{"-delegation-zone", "acme.portico.net", "-delegation-writer", "azuredns"}, base...), wantErr: "-delegation-writer"},
+		{name: "writer settings without a zone are ignored", args: append([]string{"-delegation-writer", "nonsense"}, base...)},
+		{name: "authoritative port out of range", args: append([]string{"-dns-authoritative-port", "70000"}, base...), wantErr: "-dns-authoritative-port"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,9 +9,12 @@ import (
 	"os"
 	"time"
 
+	"github.com/go-acme/lego/v5/challenge"
+	"github.com/go-acme/lego/v5/challenge/dns01"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/portico-dev/portico/pkg/domains"
 	"github.com/portico-dev/portico/pkg/domains/redisstore"
 	certstorev1 "github.com/portico-dev/portico/pkg/gen/portico/certstore/v1"
 	notaryv1 "github.com/portico-dev/portico/pkg/gen/portico/notary/v1"
@@ -24,7 +27,10 @@ import (
 	"github.com/portico-dev/portico/services/notary/internal/acmeclient"
 	"github.com/portico-dev/portico/services/notary/internal/challenges"
 	"github.com/portico-dev/portico/services/notary/internal/challenges/redischallenges"
+	"github.com/portico-dev/portico/services/notary/internal/delegation"
+	"github.com/portico-dev/portico/services/notary/internal/delegation/redisdelegation"
 	"github.com/portico-dev/portico/services/notary/internal/dnscheck"
+	"github.com/portico-dev/portico/services/notary/internal/dnsproviders"
 	"github.com/portico-dev/portico/services/notary/internal/leases/redislease"
 	"github.com/portico-dev/portico/services/notary/internal/server"
 	"github.com/portico-dev/portico/services/notary/internal/worker"
@@ -67,7 +73,12 @@ func run(ctx context.Context, args []string) error {
 	checker, err := dnscheck.New(dnscheck.Config{
 		Resolvers: splitList(cfg.DNS.Resolvers), Timeout: cfg.DNS.Timeout,
 		EdgeAddrs: cfg.edge.Addresses, EdgeCNAME: cfg.edge.CNAME, CAAIdentities: splitList(cfg.DNS.CAAIdentities),
+		AskResolversOnly: cfg.DNS.ResolversOnly, AuthoritativePort: cfg.DNS.AuthoritativePort,
 	})
+	if err != nil {
+		return err
+	}
+	dns01Provider, dns01Options, dnsListener, err := delegationWriter(cfg, log, store, redisdelegation.New(rdb, notaryPrefix))
 	if err != nil {
 		return err
 	}
@@ -82,6 +93,7 @@ func run(ctx context.Context, args []string) error {
 		AccountKey: acmeclient.FileKeyStore{Path: cfg.ACME.AccountKeyFile},
 		HTTPClient: acmeHTTP,
 		HTTP01:     &challenges.Provider{Store: challengeStore, TTL: cfg.ChallengeTTL, Policy: cfg.Hostnames},
+		DNS01:      dns01Provider, DNS01Options: dns01Options,
 	}, log)
 	if err != nil {
 		return err
@@ -125,7 +137,39 @@ func run(ctx context.Context, args []string) error {
 	g.Go(func() error { return admin.Run(ctx) })
 	g.Go(func() error { return challengeHTTP.Run(ctx) })
 	g.Go(func() error { return w.Run(ctx) })
+	if dnsListener != nil {
+		log.Info("delegation DNS server listening", zap.Stringer("listen", dnsListener.Addr()), zap.String("zone", cfg.Delegation.Zone))
+		g.Go(func() error { return dnsListener.Run(ctx) })
+	}
 	return g.Wait()
+}
+
+// delegationWriter builds what answers DNS-01 challenges in the delegation zone, as
+// -delegation-writer says: the built-in authoritative server (its listener bound here,
+// so that a taken port stops the start) writing into the shared store, or a lego DNS
+// provider. Without -delegation-zone there is none, and wildcard orders are refused.
+func delegationWriter(cfg Config, log *zap.Logger, domainStore domains.DomainStore, answers delegation.Store) (challenge.Provider, []dns01.ChallengeOption, *delegation.Listener, error) {
+	dz := cfg.Delegation
+	if dz.Zone == "" {
+		return nil, nil, nil, nil
+	}
+	// lego follows `_acme-challenge` CNAMEs (and providers check propagation) through
+	// the notary's resolvers, not the system's.
+	acmeclient.UseDNSResolvers(splitList(cfg.DNS.Resolvers), cfg.DNS.Timeout)
+	if dz.Writer != BuiltinWriter {
+		p, err := dnsproviders.New(dz.Writer)
+		return p, nil, nil, err
+	}
+	srv, err := delegation.NewServer(delegation.ServerConfig{Zone: dz.Zone, Nameservers: splitList(dz.Nameservers), TTL: dz.TTL}, answers, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	l, err := srv.Listen(dz.DNSListen)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p := &delegation.Provider{Store: answers, Domains: domainStore, Zone: dz.Zone, TTL: cfg.ChallengeTTL}
+	return p, []dns01.ChallengeOption{p.ServedCheck(l.Addr().String())}, l, nil
 }
 
 // caHTTPClient is the HTTP client for the CA's API: the system roots, or the bundle in

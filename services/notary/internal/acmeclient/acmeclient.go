@@ -1,8 +1,14 @@
 // Package acmeclient obtains and renews certificates with go-acme/lego v5 for the
 // notary: one ACME account per deployment (its key shared by every replica through an
-// AccountKeyStore), HTTP-01 answered from the shared challenge store, a fresh private
-// key per certificate, a named profile, ARI renewal information, and every failure
-// classified for the lifecycle (Classify).
+// AccountKeyStore), HTTP-01 answered from the shared challenge store, DNS-01 for
+// wildcard orders through the delegation zone's writer, a fresh private key per
+// certificate, a named profile, ARI renewal information, and every failure classified
+// for the lifecycle (Classify).
+//
+// An order is solved by HTTP-01 unless one of its names is a wildcard; then every name
+// of the order is solved by DNS-01 (the apex of a wildcard certificate shares its
+// `_acme-challenge` name). The two live in two lego clients on the one account, because
+// lego picks a challenge per client, not per order.
 package acmeclient
 
 import (
@@ -13,6 +19,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +29,7 @@ import (
 	"github.com/go-acme/lego/v5/certcrypto"
 	"github.com/go-acme/lego/v5/certificate"
 	"github.com/go-acme/lego/v5/challenge"
+	"github.com/go-acme/lego/v5/challenge/dns01"
 	"github.com/go-acme/lego/v5/lego"
 	"github.com/go-acme/lego/v5/registration"
 	"go.uber.org/zap"
@@ -47,6 +56,10 @@ type Config struct {
 	HTTPClient *http.Client
 	// HTTP01 presents HTTP-01 tokens.
 	HTTP01 challenge.Provider
+	// DNS01 presents DNS-01 answers for wildcard orders; nil refuses them.
+	DNS01 challenge.Provider
+	// DNS01Options tune lego's DNS-01 solver (its propagation check).
+	DNS01Options []dns01.ChallengeOption
 	// CertificateTimeout bounds the wait for a finalized order's certificate.
 	CertificateTimeout time.Duration
 }
@@ -61,8 +74,9 @@ type Client struct {
 	keyType certcrypto.KeyType
 	log     *zap.Logger
 
-	mu   sync.Mutex
-	lego *lego.Client
+	mu      sync.Mutex
+	lego    *lego.Client // HTTP-01
+	legoDNS *lego.Client // DNS-01, on the same account
 }
 
 // New returns a client; nothing is sent to the CA yet.
@@ -96,20 +110,70 @@ func (u *user) GetEmail() string                       { return u.email }
 func (u *user) GetRegistration() *acme.ExtendedAccount { return u.reg }
 func (u *user) GetPrivateKey() crypto.Signer           { return u.key }
 
-// client returns the registered lego client, registering the account first if needed.
-// Registration is idempotent: the CA answers an existing account for a known key, so
-// every replica ends up on the one account of the shared key.
-func (c *Client) client(ctx context.Context) (*lego.Client, error) {
+// client returns the registered lego client for HTTP-01, or for DNS-01 when dns is set,
+// registering the account first if needed. Registration is idempotent: the CA answers an
+// existing account for a known key, so every replica ends up on the one account of the
+// shared key.
+func (c *Client) client(ctx context.Context, dns bool) (*lego.Client, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.lego != nil {
+	if c.lego == nil {
+		if err := c.register(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if !dns {
 		return c.lego, nil
 	}
+	if c.cfg.DNS01 == nil {
+		return nil, ErrNoDNS01
+	}
+	return c.legoDNS, nil
+}
+
+// ErrNoDNS01: a wildcard order, and no DNS-01 writer is configured.
+var ErrNoDNS01 = errors.New("wildcard certificates need DNS-01, and no delegation zone writer is configured")
+
+func (c *Client) register(ctx context.Context) error {
 	key, err := c.cfg.AccountKey.LoadOrCreate(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	u := &user{email: c.cfg.Email, key: key}
+	client, err := c.newLego(u)
+	if err != nil {
+		return err
+	}
+	if err := client.Challenge.SetHTTP01Provider(c.cfg.HTTP01); err != nil {
+		return err
+	}
+	if c.cfg.EABKeyID != "" {
+		u.reg, err = client.Registration.RegisterWithExternalAccountBinding(ctx, registration.RegisterEABOptions{
+			TermsOfServiceAgreed: true, Kid: c.cfg.EABKeyID, HmacEncoded: c.cfg.EABHMAC,
+		})
+	} else {
+		u.reg, err = client.Registration.Register(ctx, registration.RegisterOptions{TermsOfServiceAgreed: true})
+	}
+	if err != nil {
+		return fmt.Errorf("register ACME account: %w", err)
+	}
+	// The registrar set the account URL (kid) on the client's core; keep this client.
+	var dnsClient *lego.Client
+	if c.cfg.DNS01 != nil {
+		// A client made for a registered user signs with the account URL at once.
+		if dnsClient, err = c.newLego(u); err != nil {
+			return err
+		}
+		if err := dnsClient.Challenge.SetDNS01Provider(c.cfg.DNS01, c.cfg.DNS01Options...); err != nil {
+			return err
+		}
+	}
+	c.log.Info("ACME account ready", zap.String("account_url", u.reg.Location), zap.String("directory", c.cfg.DirectoryURL))
+	c.lego, c.legoDNS = client, dnsClient
+	return nil
+}
+
+func (c *Client) newLego(u *user) (*lego.Client, error) {
 	cfg := lego.NewConfig(u)
 	cfg.CADirURL = c.cfg.DirectoryURL
 	httpClient := *c.cfg.HTTPClient // lego wraps the transport of the client it is given
@@ -120,22 +184,6 @@ func (c *Client) client(ctx context.Context) (*lego.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ACME directory %s: %w", c.cfg.DirectoryURL, err)
 	}
-	if err := client.Challenge.SetHTTP01Provider(c.cfg.HTTP01); err != nil {
-		return nil, err
-	}
-	if c.cfg.EABKeyID != "" {
-		u.reg, err = client.Registration.RegisterWithExternalAccountBinding(ctx, registration.RegisterEABOptions{
-			TermsOfServiceAgreed: true, Kid: c.cfg.EABKeyID, HmacEncoded: c.cfg.EABHMAC,
-		})
-	} else {
-		u.reg, err = client.Registration.Register(ctx, registration.RegisterOptions{TermsOfServiceAgreed: true})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("register ACME account: %w", err)
-	}
-	// The registrar set the account URL (kid) on the client's core; keep this client.
-	c.log.Info("ACME account ready", zap.String("account_url", u.reg.Location), zap.String("directory", c.cfg.DirectoryURL))
-	c.lego = client
 	return client, nil
 }
 
@@ -150,18 +198,23 @@ type Certificate struct {
 	URL string
 }
 
-// Obtain orders a certificate for host with a fresh key. replaces, when not nil, is the
-// certificate being renewed: the order names it (ARI `replaces`) where the CA supports
-// it.
-func (c *Client) Obtain(ctx context.Context, host string, replaces *x509.Certificate) (Certificate, error) {
-	client, err := c.client(ctx)
+// Obtain orders a certificate for names (the first is the certificate's main name) with
+// a fresh key, by DNS-01 when one of them is a wildcard, by HTTP-01 otherwise. replaces,
+// when not nil, is the certificate being renewed: the order names it (ARI `replaces`)
+// where the CA supports it.
+func (c *Client) Obtain(ctx context.Context, names []string, replaces *x509.Certificate) (Certificate, error) {
+	if len(names) == 0 {
+		return Certificate{}, errors.New("acmeclient: an order needs at least one name")
+	}
+	wildcard := slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "*.") })
+	client, err := c.client(ctx, wildcard)
 	if err != nil {
 		return Certificate{}, err
 	}
 	var res *certificate.Resource
 	if replaces != nil {
 		old := certificate.Resource{
-			Domains:     []string{host},
+			Domains:     names,
 			Certificate: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: replaces.Raw}),
 		}
 		res, err = client.Certificate.Renew(ctx, old, &certificate.RenewOptions{
@@ -169,7 +222,7 @@ func (c *Client) Obtain(ctx context.Context, host string, replaces *x509.Certifi
 		})
 	} else {
 		res, err = client.Certificate.Obtain(ctx, certificate.ObtainRequest{
-			Domains: []string{host}, KeyType: c.keyType, Profile: c.cfg.Profile,
+			Domains: names, KeyType: c.keyType, Profile: c.cfg.Profile,
 		})
 	}
 	if err != nil {
@@ -213,7 +266,7 @@ var ErrNoRenewalInfo = errors.New("the CA offers no renewal information")
 // RenewalInfo fetches the CA's suggested renewal window for leaf and how long to wait
 // before asking again (zero when the CA said nothing).
 func (c *Client) RenewalInfo(ctx context.Context, leaf *x509.Certificate) (lifecycle.Window, time.Duration, error) {
-	client, err := c.client(ctx)
+	client, err := c.client(ctx, false)
 	if err != nil {
 		return lifecycle.Window{}, 0, err
 	}
@@ -225,4 +278,11 @@ func (c *Client) RenewalInfo(ctx context.Context, leaf *x509.Certificate) (lifec
 		return lifecycle.Window{}, 0, err
 	}
 	return lifecycle.Window{Start: info.SuggestedWindow.Start, End: info.SuggestedWindow.End}, info.RetryAfter, nil
+}
+
+// UseDNSResolvers points lego's DNS look-ups (following `_acme-challenge` CNAMEs, and the
+// DNS providers' propagation checks) at the notary's resolvers instead of the system's.
+// lego keeps this setting process-wide.
+func UseDNSResolvers(resolvers []string, timeout time.Duration) {
+	dns01.SetDefaultClient(dns01.NewClient(&dns01.Options{RecursiveNameservers: resolvers, Timeout: timeout}))
 }

@@ -87,7 +87,7 @@ func TestObtainRenewAndRenewalInfo(t *testing.T) {
 	t.Parallel()
 	c := startCA(t)
 	cl := c.client(t, "")
-	first, err := cl.Obtain(t.Context(), "shop.example.com", nil)
+	first, err := cl.Obtain(t.Context(), []string{"shop.example.com"}, nil)
 	if err != nil {
 		t.Fatalf("Obtain: %v", err)
 	}
@@ -107,7 +107,7 @@ func TestObtainRenewAndRenewalInfo(t *testing.T) {
 		t.Fatalf("RenewalInfo after set-renewal-info = %+v, %v; want the past window", w, err)
 	}
 
-	renewed, err := cl.Obtain(t.Context(), "shop.example.com", first.Leaf)
+	renewed, err := cl.Obtain(t.Context(), []string{"shop.example.com"}, first.Leaf)
 	if err != nil {
 		t.Fatalf("renew: %v", err)
 	}
@@ -127,7 +127,7 @@ func TestObtainRenewAndRenewalInfo(t *testing.T) {
 func TestRSAKeyWhenConfigured(t *testing.T) {
 	t.Parallel()
 	c := startCA(t)
-	got, err := c.client(t, "rsa2048").Obtain(t.Context(), "rsa.example.com", nil)
+	got, err := c.client(t, "rsa2048").Obtain(t.Context(), []string{"rsa.example.com"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestRateLimitCarriesRetryAfter(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := cl.Obtain(t.Context(), "limited.example.com", nil)
+			_, err := cl.Obtain(t.Context(), []string{"limited.example.com"}, nil)
 			out := acmeclient.Classify(err)
 			if out.Class != lifecycle.ClassRateLimited || out.RetryAfter < tc.min || out.RetryAfter > tc.max {
 				t.Fatalf("Classify(%v) = %+v, want rate limited within [%v, %v]", err, out, tc.min, tc.max)

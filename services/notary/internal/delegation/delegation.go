@@ -37,8 +37,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
+
+	"github.com/go-acme/lego/v5/challenge/dns01"
+	"github.com/miekg/dns"
 
 	"github.com/portico-dev/portico/pkg/domains"
 )
@@ -148,6 +152,8 @@ func TXTValue(keyAuth string) string {
 type Provider struct {
 	Store   Store
 	Domains domains.DomainStore
+	// Zone is the delegation zone (lowercase, no trailing dot).
+	Zone string
 	// TTL bounds how long an answer is kept should CleanUp never run (a killed process).
 	TTL time.Duration
 }
@@ -174,6 +180,38 @@ func (p *Provider) CleanUp(ctx context.Context, domain, _, keyAuth string) error
 // (lego's ProviderTimeout): the store is shared, so it is served at once.
 func (p *Provider) Timeout() (timeout, interval time.Duration) {
 	return 30 * time.Second, 200 * time.Millisecond
+}
+
+// ServedCheck is lego's pre-check for the built-in server: before the CA is told to
+// look, the answer is read back from the server at addr (this replica's listener; an
+// unspecified host is asked on loopback). The store is shared, so what one replica
+// serves every replica serves: no propagation to wait for.
+func (p *Provider) ServedCheck(addr string) dns01.ChallengeOption {
+	client := &dns.Client{Net: "udp", Timeout: 2 * time.Second, UDPSize: 4096}
+	if host, port, err := net.SplitHostPort(addr); err == nil {
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			addr = net.JoinHostPort("127.0.0.1", port)
+		}
+	}
+	return dns01.WrapPreCheck(func(ctx context.Context, domain, _, value string, _ dns01.PreCheckFunc) (bool, error) {
+		label, err := p.label(ctx, domain)
+		if err != nil {
+			return false, err
+		}
+		m := new(dns.Msg)
+		m.SetQuestion(dns.Fqdn(Target(label, p.Zone)), dns.TypeTXT)
+		m.SetEdns0(4096, false)
+		resp, _, err := client.ExchangeContext(ctx, m, addr)
+		if err != nil {
+			return false, fmt.Errorf("the built-in DNS server at %s did not answer: %w", addr, err)
+		}
+		for _, rr := range resp.Answer {
+			if txt, ok := rr.(*dns.TXT); ok && strings.Join(txt.Txt, "") == value {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
 }
 
 func (p *Provider) label(ctx context.Context, domain string) (string, error) {

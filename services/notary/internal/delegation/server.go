@@ -178,23 +178,35 @@ type Listener struct {
 }
 
 // Listen binds addr (host:port) over UDP and TCP, so that a port taken is an error at
-// start rather than later.
+// start rather than later. Port 0 picks a port free for both.
 func (s *Server) Listen(addr string) (*Listener, error) {
-	pc, err := net.ListenPacket("udp", addr)
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("delegation DNS listener: %w", err)
 	}
-	// TCP on the port UDP got (addr may name port 0).
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("delegation DNS listener: %w", err)
+	tries := 1
+	if port == "0" {
+		tries = 20 // the port UDP got may be taken for TCP
 	}
-	return &Listener{
-		udp:  &dns.Server{PacketConn: pc, Handler: s},
-		tcp:  &dns.Server{Listener: ln, Handler: s, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second},
-		addr: pc.LocalAddr(),
-	}, nil
+	for i := 0; ; i++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("delegation DNS listener: %w", err)
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err != nil {
+			pc.Close()
+			if i+1 < tries {
+				continue
+			}
+			return nil, fmt.Errorf("delegation DNS listener: %w", err)
+		}
+		return &Listener{
+			udp:  &dns.Server{PacketConn: pc, Handler: s},
+			tcp:  &dns.Server{Listener: ln, Handler: s, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second},
+			addr: pc.LocalAddr(),
+		}, nil
+	}
 }
 
 // Addr is the bound address (UDP and TCP share the port).

@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 	"github.com/portico-dev/portico/pkg/hostname"
 	"github.com/portico-dev/portico/pkg/logging"
 	"github.com/portico-dev/portico/services/notary/internal/acmeclient"
+	"github.com/portico-dev/portico/services/notary/internal/delegation"
 	"github.com/portico-dev/portico/services/notary/internal/dnscheck"
 	"github.com/portico-dev/portico/services/notary/internal/leases"
 	"github.com/portico-dev/portico/services/notary/internal/lifecycle"
@@ -34,11 +37,13 @@ type DNS interface {
 	Ownership(ctx context.Context, registered, token string) dnscheck.Result
 	Preflight(ctx context.Context, host string, wildcard bool) dnscheck.Result
 	PointsAtEdge(ctx context.Context, host string) dnscheck.Result
+	PreflightWildcard(ctx context.Context, w dnscheck.Wildcard) dnscheck.Result
+	ReverifyWildcard(ctx context.Context, w dnscheck.Wildcard) dnscheck.Result
 }
 
 // CA is what the worker asks the ACME CA (acmeclient.Client).
 type CA interface {
-	Obtain(ctx context.Context, host string, replaces *x509.Certificate) (acmeclient.Certificate, error)
+	Obtain(ctx context.Context, names []string, replaces *x509.Certificate) (acmeclient.Certificate, error)
 	RenewalInfo(ctx context.Context, leaf *x509.Certificate) (lifecycle.Window, time.Duration, error)
 }
 
@@ -61,6 +66,9 @@ type Config struct {
 	CheckTimeout, OrderTimeout time.Duration
 	// Limits are the CA's rate limits the notary stays under (needs Budget).
 	Limits Limits
+	// DelegationZone is the zone wildcard domains delegate `_acme-challenge` into
+	// (DNS-01); empty: wildcard domains are verified but not ordered.
+	DelegationZone string
 }
 
 func (c Config) withDefaults() Config {
@@ -382,7 +390,14 @@ func (w *Worker) perform(ctx context.Context, effect lifecycle.Effect, d domains
 	case lifecycle.EffectReverify:
 		cctx, cancel := context.WithTimeout(ctx, w.cfg.CheckTimeout)
 		defer cancel()
-		r := w.DNS.PointsAtEdge(cctx, baseName(d.Hostname))
+		var r dnscheck.Result
+		if d.Kind == domains.KindExact {
+			r = w.DNS.PointsAtEdge(cctx, d.Hostname)
+		} else {
+			// The served names, and the delegation: a removed CNAME would fail the next
+			// renewal, so it counts as leaving the edge.
+			r = w.DNS.ReverifyWildcard(cctx, w.wildcardCheck(d))
+		}
 		return lifecycle.Event{Kind: lifecycle.EventReverify, Verdict: r.Verdict, Reason: r.Reason}
 	case lifecycle.EffectWriteRoute:
 		if err := w.writeRoute(ctx, d); err != nil {
@@ -408,31 +423,57 @@ func verdictLabel(v lifecycle.Verdict, ok string) string {
 	return "indeterminate"
 }
 
-func baseName(host string) string {
-	if len(host) > 2 && host[:2] == "*." {
-		return host[2:]
+// wildcardCheck describes a wildcard-kind domain for dnscheck; Target is empty when
+// the notary has no delegation zone (then only the served names are checked).
+func (w *Worker) wildcardCheck(d domains.Domain) dnscheck.Wildcard {
+	wc := dnscheck.Wildcard{Base: delegation.Base(d), Apex: d.Kind == domains.KindApexAndWildcard}
+	if w.cfg.DelegationZone != "" && d.DelegationLabel != "" {
+		wc.Target = delegation.Target(strings.ToLower(d.DelegationLabel), w.cfg.DelegationZone)
 	}
-	return host
+	return wc
 }
 
 func (w *Worker) preflight(ctx context.Context, d domains.Domain) lifecycle.Event {
-	if d.Kind != domains.KindExact {
-		// Wildcards need DNS-01 through a CNAME delegation (issue 11); HTTP-01 cannot
-		// prove them. Nothing is ordered.
-		return lifecycle.Event{Kind: lifecycle.EventPreflight, Verdict: lifecycle.VerdictFailed,
-			Reason: "pre-flight: wildcard certificates need DNS-01 through a CNAME delegation, which this notary does not offer yet"}
+	refuse := func(reason string) lifecycle.Event {
+		return lifecycle.Event{Kind: lifecycle.EventPreflight, Verdict: lifecycle.VerdictFailed, Reason: reason}
 	}
 	cctx, cancel := context.WithTimeout(ctx, w.cfg.CheckTimeout)
 	defer cancel()
-	r := w.DNS.Preflight(cctx, d.Hostname, false)
+	if d.Kind == domains.KindExact {
+		r := w.DNS.Preflight(cctx, d.Hostname, false)
+		return lifecycle.Event{Kind: lifecycle.EventPreflight, Verdict: r.Verdict, Reason: r.Reason}
+	}
+	// Wildcards need DNS-01 through the CNAME delegation: HTTP-01 cannot prove them.
+	wc := w.wildcardCheck(d)
+	switch {
+	case w.cfg.DelegationZone == "":
+		return refuse("pre-flight: wildcard certificates need DNS-01 through a CNAME delegation, and this notary has no -delegation-zone")
+	case d.DelegationLabel == "":
+		return refuse("pre-flight: the domain has no delegation label (it was claimed before a delegation zone was configured); delete and claim it again")
+	}
+	rival, found, err := delegation.Rival(cctx, w.Store, d)
+	if err != nil {
+		return lifecycle.Event{Kind: lifecycle.EventPreflight, Verdict: lifecycle.VerdictIndeterminate, Reason: err.Error()}
+	}
+	if found {
+		return refuse(fmt.Sprintf("pre-flight: %s is claimed as well (%s), and both would need _acme-challenge.%s and the certificate name *.%s; delete one of them",
+			rival.Hostname, rival.Kind, wc.Base, wc.Base))
+	}
+	r := w.DNS.PreflightWildcard(cctx, wc)
 	return lifecycle.Event{Kind: lifecycle.EventPreflight, Verdict: r.Verdict, Reason: r.Reason}
 }
 
+// writeRoute writes d's route under every name d is served by.
 func (w *Worker) writeRoute(ctx context.Context, d domains.Domain) error {
-	_, err := w.Certs.SetRoute(ctx, &certstorev1.SetRouteRequest{Route: &certstorev1.Route{
-		Hostname: d.Hostname, TenantId: d.TenantID, Upstream: d.Upstream, RedirectHttps: d.RedirectHTTPS,
-	}})
-	return errkind.FromGRPC(err)
+	for _, name := range delegation.ServedNames(d) {
+		_, err := w.Certs.SetRoute(ctx, &certstorev1.SetRouteRequest{Route: &certstorev1.Route{
+			Hostname: name, TenantId: d.TenantID, Upstream: d.Upstream, RedirectHttps: d.RedirectHTTPS,
+		}})
+		if err := errkind.FromGRPC(err); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // order gets a certificate for d: adopted from certstore when a previous holder of this
@@ -493,7 +534,7 @@ func (w *Worker) order(ctx context.Context, d domains.Domain, renewal bool) life
 	octx, cancel := context.WithTimeout(ctx, w.cfg.OrderTimeout)
 	defer cancel()
 	w.Log.Info("ordering a certificate", logging.Hostname(d.Hostname), logging.TenantID(d.TenantID), zap.String("kind", kind), zap.Int64("fencing_token", lifecycle.FencingToken(d)))
-	cert, err := w.CA.Obtain(octx, d.Hostname, replaces)
+	cert, err := w.CA.Obtain(octx, delegation.Names(d), replaces)
 	if err != nil {
 		out := acmeclient.Classify(err)
 		if ctx.Err() != nil {
@@ -521,11 +562,22 @@ func (w *Worker) order(ctx context.Context, d domains.Domain, renewal bool) life
 		RenewAt: renewAt, RenewalInfoAt: infoAt}
 }
 
-// put stores the certificate, retrying a briefly unreachable certstore before giving
-// up (an issued certificate is worth a few seconds).
+// put stores the certificate under every name d is served by, the domain's own name
+// last (so that finding it there means the others were written: adoption reads it),
+// each retrying a briefly unreachable certstore before giving up (an issued certificate
+// is worth a few seconds).
 func (w *Worker) put(ctx context.Context, d domains.Domain, cert acmeclient.Certificate, renewAt time.Time) error {
+	for _, name := range delegation.ServedNames(d) {
+		if err := w.putOne(ctx, name, d, cert, renewAt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *Worker) putOne(ctx context.Context, name string, d domains.Domain, cert acmeclient.Certificate, renewAt time.Time) error {
 	req := &certstorev1.PutCertificateRequest{
-		Hostname: d.Hostname, CertificateChain: cert.Chain, PrivateKey: cert.Key,
+		Hostname: name, CertificateChain: cert.Chain, PrivateKey: cert.Key,
 		FencingToken: lifecycle.FencingToken(d), RenewTime: timestamppb.New(renewAt),
 	}
 	var err error
@@ -593,7 +645,7 @@ func (w *Worker) adopt(ctx context.Context, d domains.Domain, stored *storedCert
 		return lifecycle.Event{}, false
 	}
 	leaf, now := stored.leaf, w.Now()
-	if leaf.VerifyHostname(d.Hostname) != nil || !leaf.NotBefore.After(d.Certificate.NotBefore) {
+	if !coversNames(leaf, d) || !leaf.NotBefore.After(d.Certificate.NotBefore) {
 		return lifecycle.Event{}, false
 	}
 	renewAt := lifecycle.RenewTime(leaf.NotBefore, leaf.NotAfter, nil, 0)
@@ -609,6 +661,20 @@ func (w *Worker) adopt(ctx context.Context, d domains.Domain, stored *storedCert
 	}
 	w.Log.Info("adopted the certificate a previous holder stored", logging.Hostname(d.Hostname), zap.String("serial", leaf.SerialNumber.Text(16)), zap.Bool("renewal", renewal))
 	return lifecycle.Event{Kind: lifecycle.EventOrder, Class: lifecycle.ClassNone, Certificate: certInfo(leaf), RenewAt: renewAt, RenewalInfoAt: infoAt}, true
+}
+
+// coversNames reports whether leaf is a certificate for d: valid for its hostname, and
+// for a wildcard kind naming every name of its order.
+func coversNames(leaf *x509.Certificate, d domains.Domain) bool {
+	if d.Kind == domains.KindExact {
+		return leaf.VerifyHostname(d.Hostname) == nil
+	}
+	for _, n := range delegation.Names(d) {
+		if !slices.Contains(leaf.DNSNames, n) {
+			return false
+		}
+	}
+	return true
 }
 
 func certInfo(leaf *x509.Certificate) domains.CertificateInfo {
@@ -667,12 +733,27 @@ func (w *Worker) cleanup(ctx context.Context, d domains.Domain) lifecycle.Event 
 		w.Log.Warn("removing a domain from certstore failed", logging.Hostname(d.Hostname), zap.Error(err))
 		return lifecycle.Event{Kind: lifecycle.EventCleanedUp, Verdict: lifecycle.VerdictIndeterminate}
 	}
-	_, err := w.Certs.DeleteRoute(ctx, &certstorev1.DeleteRouteRequest{Hostname: d.Hostname})
-	if err = errkind.FromGRPC(err); err != nil && !errkind.Is(err, errkind.NotFound) {
-		return indeterminate(err)
+	// An APEX_AND_WILDCARD domain is served under `*.<name>` as well. When a rival claim
+	// shares that name (pre-flight refuses the later of the two), a domain that never got
+	// a certificate leaves the name to the rival that did.
+	names := delegation.ServedNames(d)
+	if d.Kind != domains.KindExact && d.Certificate.Serial == "" {
+		if _, rivalFound, err := delegation.Rival(ctx, w.Store, d); err != nil {
+			return indeterminate(err)
+		} else if rivalFound {
+			shared := "*." + delegation.Base(d)
+			names = slices.DeleteFunc(names, func(n string) bool { return n == shared })
+		}
 	}
-	if d.CoveredBy == "" { // a covered domain owns no certificate: the wildcard's stays
-		_, err = w.Certs.DeleteCertificate(ctx, &certstorev1.DeleteCertificateRequest{Hostname: d.Hostname, FencingToken: lifecycle.FencingToken(d)})
+	for _, name := range names {
+		_, err := w.Certs.DeleteRoute(ctx, &certstorev1.DeleteRouteRequest{Hostname: name})
+		if err = errkind.FromGRPC(err); err != nil && !errkind.Is(err, errkind.NotFound) {
+			return indeterminate(err)
+		}
+		if d.CoveredBy != "" { // a covered domain owns no certificate: the wildcard's stays
+			continue
+		}
+		_, err = w.Certs.DeleteCertificate(ctx, &certstorev1.DeleteCertificateRequest{Hostname: name, FencingToken: lifecycle.FencingToken(d)})
 		if err = errkind.FromGRPC(err); err != nil && !errkind.Is(err, errkind.NotFound) {
 			return indeterminate(err)
 		}
@@ -709,9 +790,10 @@ func (w *Worker) VerifyNow(ctx context.Context, host string) (domains.Domain, er
 	return out, err
 }
 
-// Enqueue starts on a new domain: when a wildcard domain of the same tenant serves it,
-// it is made ACTIVE at once with CoveredBy and its route written; otherwise the worker
-// is nudged. It returns the resulting record.
+// Enqueue starts on a new domain: when a wildcard domain of the same tenant serves it
+// (`*.<parent>` of kind WILDCARD, or `<parent>` of kind APEX_AND_WILDCARD), it is made
+// ACTIVE at once with CoveredBy and its route written; otherwise the worker is nudged.
+// It returns the resulting record.
 func (w *Worker) Enqueue(ctx context.Context, host string) (domains.Domain, error) {
 	d, err := w.Store.GetDomain(ctx, host)
 	if err != nil {
@@ -719,8 +801,9 @@ func (w *Worker) Enqueue(ctx context.Context, host string) (domains.Domain, erro
 	}
 	coverable := d.Kind == domains.KindExact && (d.Status == domains.StatusPendingVerification || d.Status == domains.StatusVerified || d.Status == domains.StatusFailed)
 	if parent, ok := hostname.Parent(host); coverable && ok {
-		wd, err := w.Store.GetDomain(ctx, parent)
+		wd, err := delegation.Owner(ctx, w.Store, strings.TrimPrefix(parent, "*."))
 		if err == nil && covers(wd, d) {
+			parent = wd.Hostname
 			var out domains.Domain
 			err := w.withLease(ctx, host, true, func(ctx context.Context) error {
 				cur, err := w.Store.GetDomain(ctx, host)
