@@ -10,6 +10,9 @@
 #        GOMAXPROCS=1, writes its PID to $PDIR/server.pid, and returns once it is ready.
 #        Nothing is pre-warmed: the gateway's cache is empty, as after any start.
 # stop:  stops exactly what start started (PIDs kept in $PDIR/portico.pids), newest first.
+#
+# PREBUILT=/dir uses certstore, gateway and importcerts from /dir instead of building them
+# from this checkout (to pin the binaries of a run, or while a service is mid-edit).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -41,21 +44,25 @@ start() {
   local bin=$PDIR/bin
   mkdir -p "$bin" "$PDIR/redis"
   : >"$PIDS"
-  go build -C "$ROOT/services/certstore" -o "$bin/certstore" .
-  go build -C "$ROOT/services/gateway" -o "$bin/gateway" .
-  go build -C "$HERE" -o "$bin/importcerts" ./cmd/importcerts
+  if [[ -n ${PREBUILT:-} ]]; then
+    cp "$PREBUILT/certstore" "$PREBUILT/gateway" "$PREBUILT/importcerts" "$bin/"
+  else
+    go build -C "$ROOT/services/certstore" -o "$bin/certstore" .
+    go build -C "$ROOT/services/gateway" -o "$bin/gateway" .
+    go build -C "$HERE" -o "$bin/importcerts" ./cmd/importcerts
+  fi
 
   # A private Redis: nothing shared with other users of the machine's Redis.
   local redis=127.0.0.1:$(free_port 19300)
   taskset -c "$CLI_CPU" redis-server --bind 127.0.0.1 --port "${redis##*:}" --save "" --appendonly no \
-    --dir "$PDIR/redis" --logfile "$PDIR/redis.log" &
+    --dir "$PDIR/redis" >"$PDIR/redis.log" 2>&1 </dev/null &
   echo $! >>"$PIDS"
   wait_port "$redis" "$!" 10 || { echo "peer.sh: redis did not start" >&2; exit 1; }
 
   local certstore=127.0.0.1:$(free_port 19310)
   taskset -c "$CLI_CPU" "$bin/certstore" -listen "$certstore" -admin-listen "127.0.0.1:$(free_port 19320)" \
     -redis-addr "$redis" -redis-key-prefix bench -kek-file "$PDIR/kek" -kek-create \
-    -hostname-extra-tlds test -log-level warn >"$PDIR/certstore.log" 2>&1 &
+    -hostname-extra-tlds test -log-level warn >"$PDIR/certstore.log" 2>&1 </dev/null &
   echo $! >>"$PIDS"
   taskset -c "$CLI_CPU" "$bin/importcerts" -certstore "$certstore" -certs "$CERTS"
 
@@ -63,7 +70,7 @@ start() {
   env GOMAXPROCS=1 taskset -c "$SRV_CPU" "$bin/gateway" -https-listen "$LISTEN" \
     -http-listen "127.0.0.1:$(free_port 19340)" -admin-listen "$admin" \
     -health-listen "127.0.0.1:$(free_port 19350)" -certstore-addr "$certstore" -upstream "$UPSTREAM" \
-    -hostname-extra-tlds test -log-level warn >"$PDIR/gateway.log" 2>&1 &
+    -hostname-extra-tlds test -log-level warn >"$PDIR/gateway.log" 2>&1 </dev/null &
   local gw=$!
   echo "$gw" >>"$PIDS"
   echo "$gw" >"$PDIR/server.pid"

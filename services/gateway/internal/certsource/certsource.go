@@ -1,6 +1,7 @@
 // Package certsource asks certstore what serves a hostname (CertReadService.Lookup) and
 // turns the answer into a ready-to-cache certcache.Entry: chain and key parsed once, the
-// key checked against the leaf, the leaf checked to cover the hostname.
+// key checked against the leaf, the leaf checked to cover the hostname and its notAfter
+// kept in the entry.
 //
 // Errors are errkind errors: NotFound when certstore has no certificate for the name (the
 // caller caches that as a negative answer); Unavailable, DeadlineExceeded and the other
@@ -80,11 +81,11 @@ func (c *Client) Lookup(ctx context.Context, name string) (*certcache.Entry, err
 
 // entryFrom checks and parses a Lookup answer.
 func entryFrom(name string, resp *certstorev1.LookupResponse) (*certcache.Entry, error) {
-	cert, err := certcache.ParseCertificate(resp.GetCertificateChain(), resp.GetPrivateKey())
+	cert, leaf, err := certcache.ParseCertificate(resp.GetCertificateChain(), resp.GetPrivateKey())
 	if err != nil {
 		return nil, err
 	}
-	if err := cert.Leaf.VerifyHostname(name); err != nil {
+	if err := leaf.VerifyHostname(name); err != nil {
 		return nil, fmt.Errorf("leaf does not cover the hostname: %w", err)
 	}
 	certName := resp.GetCertificateName()
@@ -108,7 +109,7 @@ func entryFrom(name string, resp *certstorev1.LookupResponse) (*certcache.Entry,
 		},
 		Version: resp.GetVersion(),
 		// The leaf is the authority on its own expiry; not_after repeats it.
-		NotAfter: cert.Leaf.NotAfter,
+		NotAfter: leaf.NotAfter,
 		Size:     certcache.EstimateSize(cert),
 	}, nil
 }

@@ -125,4 +125,3 @@ var statusLabels = func() (l [600]string) {
 	}
 	return l
 }()
-
