@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	records := redisstore.New(rdb, cfg.Redis.KeyPrefix)
-	changes := watch.NewLog(rdb, cfg.Redis.KeyPrefix, cfg.WatchLogLength)
+	changes := watch.NewRedisLog(rdb, cfg.Redis.KeyPrefix, cfg.WatchLogLength)
 	hub := watch.NewHub(changes, log, watchBuffer)
 	if err := hub.Register(reg); err != nil {
 		return err

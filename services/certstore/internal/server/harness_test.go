@@ -65,7 +65,7 @@ func (c *cluster) start(backend secrets.Backend) *replica {
 		t.Fatal(err)
 	}
 	records := redisstore.New(rdb, c.prefix)
-	changes := watch.NewLog(rdb, c.prefix, 10000)
+	changes := watch.NewRedisLog(rdb, c.prefix, 10000)
 	hub := watch.NewHub(changes, c.log, 64)
 	read, write := server.New(server.Deps{Store: records, Keys: keys, Changes: changes, Feed: hub, Log: c.log, ExtraTLDs: []string{"test"}})
 	srv, err := grpcserver.New(c.log, grpcserver.Config{Listen: "127.0.0.1:0"})

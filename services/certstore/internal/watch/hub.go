@@ -23,7 +23,7 @@ var errSlow = errors.New("watcher fell behind")
 
 // Hub follows the change log with one reader and fans changes out to watchers.
 type Hub struct {
-	log    *Log
+	log    Log
 	logger *zap.Logger
 	buffer int
 	block  time.Duration
@@ -31,7 +31,7 @@ type Hub struct {
 	ready chan struct{}
 
 	mu     sync.Mutex
-	last   streamID
+	last   Revision
 	subs   map[*subscription]struct{}
 	closed bool
 }
@@ -42,7 +42,7 @@ type subscription struct {
 }
 
 // NewHub returns a hub over log; each watcher buffers up to buffer changes.
-func NewHub(log *Log, logger *zap.Logger, buffer int) *Hub {
+func NewHub(log Log, logger *zap.Logger, buffer int) *Hub {
 	return &Hub{log: log, logger: logger, buffer: max(buffer, 1), block: time.Second,
 		ready: make(chan struct{}), subs: map[*subscription]struct{}{}}
 }
@@ -63,12 +63,12 @@ func (h *Hub) Register(reg prometheus.Registerer) error {
 // Run follows the log until ctx ends, then closes every subscription with ErrClosed.
 func (h *Hub) Run(ctx context.Context) error {
 	defer h.closeAll()
-	pos, err := h.positionRetrying(ctx)
+	last, err := h.lastRetrying(ctx)
 	if err != nil {
 		return nil // ctx ended
 	}
 	h.mu.Lock()
-	h.last = pos.last
+	h.last = last
 	h.mu.Unlock()
 	close(h.ready)
 
@@ -76,7 +76,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.mu.Lock()
 		after := h.last
 		h.mu.Unlock()
-		changes, err := h.log.read(ctx, after, h.block)
+		changes, err := h.log.Wait(ctx, after, h.block)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -94,21 +94,26 @@ func (h *Hub) Run(ctx context.Context) error {
 	return nil
 }
 
-// positionRetrying reads the log position, retrying every second until it succeeds or
-// ctx ends.
-func (h *Hub) positionRetrying(ctx context.Context) (position, error) {
+// retrying calls f every second until it succeeds or ctx ends.
+func retrying[T any](ctx context.Context, h *Hub, f func(context.Context) (T, error)) (T, error) {
 	for {
-		pos, err := h.log.position(ctx)
+		v, err := f(ctx)
 		if err == nil {
-			return pos, nil
+			return v, nil
 		}
 		h.logger.Warn("change log unreachable; watchers wait", zap.Error(err))
 		select {
 		case <-ctx.Done():
-			return position{}, ctx.Err()
+			var zero T
+			return zero, ctx.Err()
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// lastRetrying reads the log's last revision, retrying until it succeeds or ctx ends.
+func (h *Hub) lastRetrying(ctx context.Context) (Revision, error) {
+	return retrying(ctx, h, h.log.Last)
 }
 
 // recover waits for the log to answer again; if changes after the hub's position were
@@ -119,29 +124,34 @@ func (h *Hub) recover(ctx context.Context) error {
 		return ctx.Err()
 	case <-time.After(time.Second):
 	}
-	pos, err := h.positionRetrying(ctx)
+	h.mu.Lock()
+	at := h.last
+	h.mu.Unlock()
+	held, err := retrying(ctx, h, func(ctx context.Context) (bool, error) { return h.log.Holds(ctx, at) })
 	if err != nil {
 		return err
 	}
-	h.mu.Lock()
-	lost := !pos.holds(h.last)
-	h.mu.Unlock()
-	if lost {
-		h.logger.Warn("changes were trimmed while the change log was unreadable; resetting watchers")
-		h.broadcast(Change{Revision: pos.last.String(), Kind: certstorev1.ChangeKind_CHANGE_KIND_RESET})
+	if held {
+		return nil
 	}
+	last, err := h.lastRetrying(ctx)
+	if err != nil {
+		return err
+	}
+	h.logger.Warn("changes were trimmed while the change log was unreadable; resetting watchers")
+	h.broadcast(Change{Revision: last.String(), Kind: certstorev1.ChangeKind_CHANGE_KIND_RESET})
 	return nil
 }
 
 func (h *Hub) broadcast(c Change) {
-	id, err := parseID(c.Revision)
+	id, err := ParseRevision(c.Revision)
 	if err != nil {
 		h.logger.Error("change log entry with a bad id", zap.String("revision", c.Revision))
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if id.less(h.last) || id == h.last && c.Kind != certstorev1.ChangeKind_CHANGE_KIND_RESET {
+	if id.Less(h.last) || id == h.last && c.Kind != certstorev1.ChangeKind_CHANGE_KIND_RESET {
 		return
 	}
 	h.last = id
@@ -169,11 +179,11 @@ func (h *Hub) closeAll() {
 
 // subscribe registers a watcher and returns the hub's position: the subscription gets
 // every change after it.
-func (h *Hub) subscribe() (*subscription, streamID, error) {
+func (h *Hub) subscribe() (*subscription, Revision, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return nil, streamID{}, ErrClosed
+		return nil, Revision{}, ErrClosed
 	}
 	s := &subscription{ch: make(chan Change, h.buffer)}
 	h.subs[s] = struct{}{}
@@ -190,11 +200,11 @@ func (h *Hub) unsubscribe(s *subscription) {
 // every change from now on), in order, until ctx ends, send fails, or the hub closes
 // (ErrClosed). It returns ErrBadRevision for a malformed revision.
 func (h *Hub) Watch(ctx context.Context, after string, send func(Change) error) error {
-	var from streamID
+	var from Revision
 	fromNow := after == ""
 	if !fromNow {
 		var err error
-		if from, err = parseID(after); err != nil {
+		if from, err = ParseRevision(after); err != nil {
 			return err
 		}
 	}
@@ -226,23 +236,23 @@ func (h *Hub) Watch(ctx context.Context, after string, send func(Change) error) 
 // catchUp sends what comes before the live changes: a RESET when the watcher cannot be
 // told what changed since from, otherwise the changes after from up to start, replayed
 // from the log. It returns the last revision the watcher has.
-func (h *Hub) catchUp(ctx context.Context, fromNow bool, from, start streamID, send func(Change) error) (streamID, error) {
-	reset := func() (streamID, error) {
+func (h *Hub) catchUp(ctx context.Context, fromNow bool, from, start Revision, send func(Change) error) (Revision, error) {
+	reset := func() (Revision, error) {
 		return start, send(Change{Revision: start.String(), Kind: certstorev1.ChangeKind_CHANGE_KIND_RESET})
 	}
 	if fromNow {
 		return reset()
 	}
-	pos, err := h.log.position(ctx)
+	held, err := h.log.Holds(ctx, from)
 	if err != nil {
 		return from, err
 	}
-	if !pos.holds(from) {
+	if !held {
 		return reset()
 	}
 	lastSent := from
-	for lastSent.less(start) {
-		changes, err := h.log.rangeAfter(ctx, lastSent, 500)
+	for lastSent.Less(start) {
+		changes, err := h.log.After(ctx, lastSent, 500)
 		if err != nil {
 			return lastSent, err
 		}
@@ -250,11 +260,11 @@ func (h *Hub) catchUp(ctx context.Context, fromNow bool, from, start streamID, s
 			break
 		}
 		for _, c := range changes {
-			id, err := parseID(c.Revision)
+			id, err := ParseRevision(c.Revision)
 			if err != nil {
 				return lastSent, err
 			}
-			if start.less(id) {
+			if start.Less(id) {
 				return lastSent, nil // the live feed has it
 			}
 			if err := send(c); err != nil {
@@ -263,11 +273,11 @@ func (h *Hub) catchUp(ctx context.Context, fromNow bool, from, start streamID, s
 			lastSent = id
 		}
 	}
-	return maxID(lastSent, from), nil
+	return MaxRevision(lastSent, from), nil
 }
 
 // follow sends live changes newer than lastSent.
-func (h *Hub) follow(ctx context.Context, sub *subscription, lastSent streamID, send func(Change) error) (streamID, error) {
+func (h *Hub) follow(ctx context.Context, sub *subscription, lastSent Revision, send func(Change) error) (Revision, error) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -277,15 +287,15 @@ func (h *Hub) follow(ctx context.Context, sub *subscription, lastSent streamID, 
 			if !ok {
 				return lastSent, sub.err
 			}
-			id, err := parseID(c.Revision)
-			if err != nil || !lastSent.less(id) && c.Kind != certstorev1.ChangeKind_CHANGE_KIND_RESET {
+			id, err := ParseRevision(c.Revision)
+			if err != nil || !lastSent.Less(id) && c.Kind != certstorev1.ChangeKind_CHANGE_KIND_RESET {
 				continue
 			}
 			if err := send(c); err != nil {
 				h.unsubscribe(sub)
 				return lastSent, fmt.Errorf("send change: %w", err)
 			}
-			lastSent = maxID(lastSent, id)
+			lastSent = MaxRevision(lastSent, id)
 		}
 	}
 }

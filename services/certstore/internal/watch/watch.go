@@ -1,17 +1,19 @@
 // Package watch is certstore's change log and its fan-out to Watch streams.
 //
-// Writes append to one Redis Stream (`<prefix>:changes`, trimmed to about MaxLen
-// entries), so a write on any replica reaches every replica. Each certstore process runs
-// one Hub: a single reader that follows the stream with a blocking XREAD and hands every
-// change to the process's subscribers, so a thousand watching gateways cost one Redis
-// connection, not a thousand.
+// Writes append to one shared Log, so a write on any replica reaches every replica:
+// RedisLog (a Redis Stream, trimmed to about a length) or dynamolog.Log (numbered items
+// in DynamoDB, kept for a retention period). Each certstore process runs one Hub: a
+// single reader that follows the log and hands every change to the process's
+// subscribers, so a thousand watching gateways cost one reader, not a thousand.
 //
-// Revisions are stream entry ids ("1700000000000-0"), ordered. A subscriber that gives
-// no revision, or one older than what the trimmed stream still holds, or one the stream
-// never issued, first receives a RESET (drop everything cached) and then every change
-// after the RESET's revision. A subscriber that resumes from a revision still held
-// receives every change after it, replayed from the stream, then live ones, with no gap
-// and no duplicate.
+// Revisions are ordered pairs of numbers written "<major>-<minor>" (a stream entry id
+// such as "1700000000000-0" on Redis, "<sequence>-0" on DynamoDB). A subscriber that
+// gives no revision, or one older than what the log still holds, or one the log never
+// issued, first receives a RESET (drop everything cached) and then every change after the
+// RESET's revision. A subscriber that resumes from a revision still held receives every
+// change after it, replayed from the log, then live ones, with no gap and no duplicate.
+//
+// Every Log runs the contract suite in logtest.
 package watch
 
 import (
@@ -21,8 +23,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	certstorev1 "github.com/portico-dev/portico/pkg/gen/portico/certstore/v1"
 )
@@ -35,140 +35,58 @@ type Change struct {
 	Name string
 }
 
-// ErrBadRevision: a revision that is not a stream id.
+// ErrBadRevision: a revision that is not "<number>-<number>".
 var ErrBadRevision = errors.New("malformed revision")
 
-// Log is the Redis Stream of changes.
-type Log struct {
-	rdb    redis.UniversalClient
-	key    string
-	maxLen int64
+// Log is the change log every replica appends to and follows.
+//
+// Contract: revisions are issued in increasing order and never reused, even after the
+// entries they named are gone; a change is readable by every replica once Append
+// returns; After and Wait return changes in revision order without gaps (an
+// implementation that finds entries missing in a range returns an error rather than
+// skip them, so the hub resets its watchers); every method honours ctx.
+type Log interface {
+	// Append records a change and returns its revision.
+	Append(ctx context.Context, kind certstorev1.ChangeKind, name string) (string, error)
+	// Last returns the newest revision ever issued (zero when none was).
+	Last(ctx context.Context) (Revision, error)
+	// Holds reports whether every change after rev can still be read: rev is not from
+	// the future, and nothing after it was trimmed or expired.
+	Holds(ctx context.Context, rev Revision) (bool, error)
+	// After returns up to count changes after rev, oldest first.
+	After(ctx context.Context, rev Revision, count int) ([]Change, error)
+	// Wait returns the changes after rev, oldest first, waiting up to block for the
+	// first one; none when block passes.
+	Wait(ctx context.Context, rev Revision, block time.Duration) ([]Change, error)
 }
 
-// NewLog returns the log under prefix, trimmed to about maxLen entries.
-func NewLog(rdb redis.UniversalClient, prefix string, maxLen int64) *Log {
-	return &Log{rdb: rdb, key: prefix + ":changes", maxLen: maxLen}
-}
+// Revision is a parsed revision.
+type Revision struct{ Major, Minor uint64 }
 
-// Append records a change and returns its revision.
-func (l *Log) Append(ctx context.Context, kind certstorev1.ChangeKind, name string) (string, error) {
-	id, err := l.rdb.XAdd(ctx, &redis.XAddArgs{
-		Stream: l.key,
-		MaxLen: l.maxLen,
-		Approx: true,
-		Values: []any{"kind", int32(kind), "name", name},
-	}).Result()
-	if err != nil {
-		return "", fmt.Errorf("append change of %s: %w", name, err)
-	}
-	return id, nil
-}
-
-// position is what the stream has issued and what it still holds.
-type position struct {
-	last       streamID // the last id ever issued
-	first      streamID // the first id still held; zero when the stream is empty
-	maxDeleted streamID // the highest id removed by XDEL (trimming does not set it)
-	trimmed    bool     // some entry was ever trimmed or deleted
-}
-
-func (l *Log) position(ctx context.Context) (position, error) {
-	info, err := l.rdb.XInfoStream(ctx, l.key).Result()
-	if err != nil {
-		if strings.Contains(err.Error(), "no such key") {
-			return position{}, nil
-		}
-		return position{}, fmt.Errorf("read change log position: %w", err)
-	}
-	var p position
-	var errs [3]error
-	p.last, errs[0] = parseID(info.LastGeneratedID)
-	p.maxDeleted, errs[1] = parseID(info.MaxDeletedEntryID)
-	if info.Length > 0 {
-		p.first, errs[2] = parseID(info.FirstEntry.ID)
-	}
-	p.trimmed = info.EntriesAdded > info.Length
-	if err := errors.Join(errs[:]...); err != nil {
-		return position{}, fmt.Errorf("read change log position: %w", err)
-	}
-	return p, nil
-}
-
-// holds reports whether every change after id is still in the stream: id is not from
-// the future, and either nothing came after it, or nothing was ever removed, or it is
-// at or after the first entry still held (trimming removes from the head). When id is older than the first entry
-// held, the entries between them may have been trimmed: that counts as not held, which
-// costs at most one unnecessary RESET.
-func (p position) holds(id streamID) bool {
-	switch {
-	case p.last.less(id), id.less(p.maxDeleted):
-		return false
-	case id == p.last, !p.trimmed:
-		return true
-	}
-	return p.first != (streamID{}) && !id.less(p.first)
-}
-
-// rangeAfter returns up to count changes after id (exclusive).
-func (l *Log) rangeAfter(ctx context.Context, after streamID, count int64) ([]Change, error) {
-	msgs, err := l.rdb.XRangeN(ctx, l.key, "("+after.String(), "+", count).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read change log: %w", err)
-	}
-	return toChanges(msgs), nil
-}
-
-// read blocks up to block for changes after id.
-func (l *Log) read(ctx context.Context, after streamID, block time.Duration) ([]Change, error) {
-	res, err := l.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{l.key, after.String()}, Count: 1000, Block: block}).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("follow change log: %w", err)
-	}
-	var out []Change
-	for _, s := range res {
-		out = append(out, toChanges(s.Messages)...)
-	}
-	return out, nil
-}
-
-func toChanges(msgs []redis.XMessage) []Change {
-	out := make([]Change, 0, len(msgs))
-	for _, m := range msgs {
-		kind, _ := m.Values["kind"].(string)
-		name, _ := m.Values["name"].(string)
-		k, _ := strconv.ParseInt(kind, 10, 32)
-		out = append(out, Change{Revision: m.ID, Kind: certstorev1.ChangeKind(k), Name: name})
-	}
-	return out
-}
-
-// streamID is a parsed stream entry id.
-type streamID struct{ ms, seq uint64 }
-
-func parseID(s string) (streamID, error) {
-	msPart, seqPart, ok := strings.Cut(s, "-")
+// ParseRevision reads "<major>-<minor>"; ErrBadRevision when s is not one.
+func ParseRevision(s string) (Revision, error) {
+	majorPart, minorPart, ok := strings.Cut(s, "-")
 	if !ok {
-		return streamID{}, fmt.Errorf("%w %q", ErrBadRevision, s)
+		return Revision{}, fmt.Errorf("%w %q", ErrBadRevision, s)
 	}
-	ms, err1 := strconv.ParseUint(msPart, 10, 64)
-	seq, err2 := strconv.ParseUint(seqPart, 10, 64)
+	major, err1 := strconv.ParseUint(majorPart, 10, 64)
+	minor, err2 := strconv.ParseUint(minorPart, 10, 64)
 	if err1 != nil || err2 != nil {
-		return streamID{}, fmt.Errorf("%w %q", ErrBadRevision, s)
+		return Revision{}, fmt.Errorf("%w %q", ErrBadRevision, s)
 	}
-	return streamID{ms, seq}, nil
+	return Revision{major, minor}, nil
 }
 
-func (a streamID) less(b streamID) bool {
-	return a.ms < b.ms || a.ms == b.ms && a.seq < b.seq
+// Less reports whether a comes before b.
+func (a Revision) Less(b Revision) bool {
+	return a.Major < b.Major || a.Major == b.Major && a.Minor < b.Minor
 }
 
-func (a streamID) String() string { return fmt.Sprintf("%d-%d", a.ms, a.seq) }
+func (a Revision) String() string { return fmt.Sprintf("%d-%d", a.Major, a.Minor) }
 
-func maxID(a, b streamID) streamID {
-	if a.less(b) {
+// MaxRevision returns the later of a and b.
+func MaxRevision(a, b Revision) Revision {
+	if a.Less(b) {
 		return b
 	}
 	return a
