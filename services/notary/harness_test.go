@@ -31,6 +31,7 @@ import (
 	certstorev1 "github.com/portico-dev/portico/pkg/gen/portico/certstore/v1"
 	notaryv1 "github.com/portico-dev/portico/pkg/gen/portico/notary/v1"
 	"github.com/portico-dev/portico/pkg/redisconn/redistest"
+	"github.com/portico-dev/portico/services/notary/internal/dnstest"
 )
 
 // The integration tests run the real binaries on loopback: Pebble and
@@ -45,7 +46,7 @@ var (
 	buildErr  error
 )
 
-// binaries builds notary and certstore once per test binary.
+// binaries builds notary, certstore and gateway once per test binary.
 func binaries(t *testing.T) (notary, certstore string) {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -53,7 +54,7 @@ func binaries(t *testing.T) (notary, certstore string) {
 		if buildErr != nil {
 			return
 		}
-		for name, dir := range map[string]string{"notary": ".", "certstore": "../certstore"} {
+		for name, dir := range map[string]string{"notary": ".", "certstore": "../certstore", "gateway": "../gateway"} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, name), ".")
 			cmd.Dir = dir
 			if out, err := cmd.CombinedOutput(); err != nil {
@@ -182,6 +183,10 @@ type stack struct {
 	challengeAddr string
 	notaryBin     string
 	reads         certstorev1.CertReadServiceClient
+	// resolver and delegationDNS are set with stackOptions.delegation: the stand-in
+	// resolver everyone asks, and the address of the notary's built-in DNS server.
+	resolver      *dnstest.Resolver
+	delegationDNS string
 }
 
 // certstoreConn dials certstore for a test's own writes.
@@ -216,6 +221,32 @@ func selfIssued(t *testing.T, host string) (chain [][]byte, key []byte, serial s
 
 type stackOptions struct {
 	nonceReject int
+	// delegation puts a resolver stand-in (dnstest) in front of challtestsrv for Pebble
+	// and the notary, delegating delegationZone to the notary's built-in DNS server.
+	delegation bool
+}
+
+// delegationZone is the zone wildcard domains delegate into in these tests.
+const delegationZone = "acme.portico.test"
+
+// freeDNSAddr is a loopback address free for both UDP and TCP a moment ago.
+func freeDNSAddr(t *testing.T) string {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		u, err := net.ListenPacket("udp", addr)
+		l.Close()
+		if err == nil {
+			u.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free loopback port for UDP and TCP")
+	return ""
 }
 
 func newStack(t *testing.T, o stackOptions) *stack {
@@ -226,7 +257,18 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	_, port, _ := net.SplitHostPort(challengeAddr)
 	var httpPort int
 	fmt.Sscan(port, &httpPort)
-	env := acmetest.Start(t, acmetest.Options{HTTPPort: httpPort, NonceReject: o.nonceReject})
+	opts := acmetest.Options{HTTPPort: httpPort, NonceReject: o.nonceReject}
+	var resolver *dnstest.Resolver
+	var delegationDNS string
+	if o.delegation {
+		delegationDNS = freeDNSAddr(t)
+		opts.FrontDNS = func(t testing.TB, challtestsrv string) string {
+			resolver = dnstest.Start(t, challtestsrv)
+			resolver.Delegate(delegationZone, delegationDNS)
+			return resolver.Addr
+		}
+	}
+	env := acmetest.Start(t, opts)
 	dir := t.TempDir()
 	caFile := filepath.Join(dir, "pebble-listener-ca.pem")
 	if err := os.WriteFile(caFile, env.ListenerCAPEM(), 0o600); err != nil {
@@ -246,6 +288,7 @@ func newStack(t *testing.T, o stackOptions) *stack {
 		t: t, env: env, proxy: env.StartProxy(t), rdb: rdb, prefix: prefix, store: redisstore.New(rdb, prefix),
 		certstore: csAddr, caFile: caFile, accountKey: filepath.Join(dir, "account.pem"),
 		challengeAddr: challengeAddr, notaryBin: notaryBin, reads: certstorev1.NewCertReadServiceClient(conn),
+		resolver: resolver, delegationDNS: delegationDNS,
 	}
 }
 
@@ -271,9 +314,23 @@ func (s *stack) startNotary(name string, serveChallenges bool, extra ...string) 
 		"-hostname-extra-tlds", "test",
 		"-acme-directory", s.proxy.DirectoryURL, "-acme-ca-file", s.caFile, "-acme-profile", "default",
 		"-acme-account-key-file", s.accountKey,
-		"-dns-resolvers", s.env.DNSAddr, "-dns-timeout", "500ms", "-edge-addresses", "127.0.0.1", "-caa-identities", "pebble.test",
+		"-dns-timeout", "500ms", "-edge-addresses", "127.0.0.1", "-caa-identities", "pebble.test",
 		"-poll-interval", "200ms", "-renewal-scan-interval", "1s", "-lease-ttl", "3s", "-in-flight-timeout", "3s",
 		"-verify-interval", "1s", "-transient-retry", "1s", "-log-level", "info",
+	}
+	if s.resolver == nil {
+		args = append(args, "-dns-resolvers", s.env.DNSAddr)
+	} else {
+		// The notary serving challenges also answers the resolver's questions about the
+		// delegation zone; others run built-in servers nobody asks (all read one store).
+		dnsListen := freeDNSAddr(t)
+		if serveChallenges {
+			dnsListen = s.delegationDNS
+		}
+		_, port, _ := net.SplitHostPort(s.resolver.Addr)
+		args = append(args, "-dns-resolvers", s.resolver.Addr, "-dns-authoritative-port", port,
+			"-delegation-zone", delegationZone, "-delegation-nameservers", "ns1.portico.test",
+			"-delegation-dns-listen", dnsListen)
 	}
 	p := start(t, name, s.notaryBin, append(args, extra...)...)
 	waitServing(t, p, listen)
