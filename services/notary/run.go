@@ -25,6 +25,7 @@ import (
 	"github.com/portico-dev/portico/pkg/mtls"
 	"github.com/portico-dev/portico/pkg/redisconn"
 	"github.com/portico-dev/portico/services/notary/internal/acmeclient"
+	"github.com/portico-dev/portico/services/notary/internal/budget/redisbudget"
 	"github.com/portico-dev/portico/services/notary/internal/challenges"
 	"github.com/portico-dev/portico/services/notary/internal/challenges/redischallenges"
 	"github.com/portico-dev/portico/services/notary/internal/delegation"
@@ -103,7 +104,7 @@ func run(ctx context.Context, args []string) error {
 	w := worker.New(worker.Deps{
 		Log: log, Store: store, Leases: redislease.New(rdb, notaryPrefix),
 		Certs: certstorev1.NewCertWriteServiceClient(certstoreConn), DNS: checker, CA: ca,
-		Metrics: worker.NewMetrics(reg), Budget: worker.NewBudget(rdb, notaryPrefix, cfg.Worker.Limits),
+		Metrics: worker.NewMetrics(reg), Budget: redisbudget.New(rdb, notaryPrefix, cfg.Worker.Limits),
 	}, cfg.Worker)
 
 	srv, err := grpcserver.New(log, grpcserver.Config{

@@ -26,6 +26,7 @@ import (
 	"github.com/portico-dev/portico/pkg/hostname"
 	"github.com/portico-dev/portico/pkg/logging"
 	"github.com/portico-dev/portico/services/notary/internal/acmeclient"
+	"github.com/portico-dev/portico/services/notary/internal/budget"
 	"github.com/portico-dev/portico/services/notary/internal/delegation"
 	"github.com/portico-dev/portico/services/notary/internal/dnscheck"
 	"github.com/portico-dev/portico/services/notary/internal/leases"
@@ -101,7 +102,7 @@ type Deps struct {
 	CA      CA
 	Metrics *Metrics
 	// Budget counts orders against the CA's rate limits; nil: not counted.
-	Budget *Budget
+	Budget budget.Store
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
