@@ -26,6 +26,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/portico-dev/portico/pkg/config"
 )
@@ -86,11 +87,29 @@ func (o *Options) Open(ctx context.Context) (*dynamodb.Client, error) {
 	if cfg.Region == "" {
 		return nil, errors.New("no AWS region for DynamoDB: set -dynamodb-region or AWS_REGION")
 	}
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
 	return dynamodb.NewFromConfig(cfg, func(c *dynamodb.Options) {
 		if o.Endpoint != "" {
 			c.BaseEndpoint = aws.String(o.Endpoint)
 		}
+		c.APIOptions = append(c.APIOptions, withTimeout(timeout))
 	}), nil
+}
+
+// withTimeout bounds every operation (its retries included) by d, so a stalled
+// DynamoDB cannot hold a request or a worker forever.
+func withTimeout(d time.Duration) func(*middleware.Stack) error {
+	return func(stack *middleware.Stack) error {
+		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("PorticoTimeout",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				ctx, cancel := context.WithTimeout(ctx, d)
+				defer cancel()
+				return next.HandleInitialize(ctx, in)
+			}), middleware.Before)
+	}
 }
 
 // Ping checks that the named table answers (DescribeTable), for health checks.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/portico-dev/portico/pkg/config"
+	"github.com/portico-dev/portico/pkg/dynamo"
 	"github.com/portico-dev/portico/pkg/edge"
 	"github.com/portico-dev/portico/pkg/grpcclient"
 	"github.com/portico-dev/portico/pkg/hostname"
@@ -29,6 +30,7 @@ type Config struct {
 	Notary       grpcclient.Target
 	Certstore    grpcclient.Target
 	Redis        redisconn.Options
+	Store        dynamo.StoreOptions
 	Log          logging.Options
 	Hostnames    hostname.Policy
 
@@ -71,6 +73,7 @@ func (c *Config) flagSet() *flag.FlagSet {
 	c.Notary.RegisterFlags(fs, "notary", "127.0.0.1:9092")
 	c.Certstore.RegisterFlags(fs, "certstore", "127.0.0.1:9091")
 	c.Redis.RegisterFlags(fs)
+	c.Store.RegisterFlags(fs)
 	c.Log.RegisterFlags(fs)
 	c.Hostnames.RegisterFlags(fs)
 
@@ -103,6 +106,7 @@ func (c *Config) validate() error {
 	c.Notary.Validate(&p, "notary")
 	c.Certstore.Validate(&p, "certstore")
 	c.Redis.Validate(&p)
+	c.Store.Validate(&p)
 
 	c.validateAdminKey(&p)
 	switch {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net"
+	"os"
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -11,7 +12,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/portico-dev/portico/pkg/domains/redisstore"
+	"github.com/portico-dev/portico/pkg/dynamo"
 	certstorev1 "github.com/portico-dev/portico/pkg/gen/portico/certstore/v1"
 	controlv1 "github.com/portico-dev/portico/pkg/gen/portico/control/v1"
 	notaryv1 "github.com/portico-dev/portico/pkg/gen/portico/notary/v1"
@@ -19,14 +20,15 @@ import (
 	"github.com/portico-dev/portico/pkg/grpcserver"
 	"github.com/portico-dev/portico/pkg/httpserver"
 	"github.com/portico-dev/portico/pkg/logging"
-	"github.com/portico-dev/portico/pkg/redisconn"
 	"github.com/portico-dev/portico/services/controlapi/internal/api"
 	"github.com/portico-dev/portico/services/controlapi/internal/auth"
 	"github.com/portico-dev/portico/services/controlapi/internal/jsonapi"
-	"github.com/portico-dev/portico/services/controlapi/internal/ratelimit/redislimiter"
 )
 
 func run(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "dynamodb" {
+		return dynamo.Command(ctx, "controlapi", args[1:], os.Stdout)
+	}
 	cfg, err := parseConfig(args)
 	if err != nil {
 		return err
@@ -37,9 +39,12 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer log.Sync() //nolint:errcheck // best effort at exit
 
-	rdb := cfg.Redis.Open()
-	defer rdb.Close()
-	store := redisstore.New(rdb, cfg.Redis.KeyPrefix)
+	st, err := openStores(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	store := st.domains
 
 	notaryConn, err := grpcclient.Dial(cfg.Notary)
 	if err != nil {
@@ -58,7 +63,7 @@ func run(ctx context.Context, args []string) error {
 		Store:            store,
 		Notary:           notaryv1.NewNotaryServiceClient(notaryConn),
 		Certstore:        certstorev1.NewCertWriteServiceClient(certstoreConn),
-		Limiter:          redislimiter.New(rdb, cfg.Redis.KeyPrefix),
+		Limiter:          st.limiter,
 		CreateLimit:      cfg.createLimit,
 		VerifyLimit:      cfg.verifyLimit,
 		NotaryTimeout:    cfg.NotaryTimeout,
@@ -86,7 +91,7 @@ func run(ctx context.Context, args []string) error {
 		Listen:         cfg.Listen,
 		HealthListen:   cfg.HealthListen,
 		AllowPlaintext: cfg.BehindTLSProxy,
-		Checks:         []grpcserver.Check{{Name: "redis", Probe: redisconn.Ping(rdb)}},
+		Checks:         []grpcserver.Check{st.check},
 		Registerer:     reg,
 		Unary:          []grpc.UnaryServerInterceptor{authn.Interceptor},
 		Stream:         []grpc.StreamServerInterceptor{authn.StreamInterceptor},
@@ -125,7 +130,7 @@ func run(ctx context.Context, args []string) error {
 	if certs != nil {
 		apiHTTP.HTTP.TLSConfig = certs.serverConfig()
 	}
-	admin, err := httpserver.Listen(cfg.AdminListen, httpserver.AdminHandler(reg, redisconn.Ping(rdb)))
+	admin, err := httpserver.Listen(cfg.AdminListen, httpserver.AdminHandler(reg, st.check.Probe))
 	if err != nil {
 		return err
 	}
