@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"errors"
+	"slices"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -29,7 +31,31 @@ const TokenPrefix = "portico-verify="
 
 var lowerBase32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
-// randomLabel is n random bytes as lowercase base32.
+// servedNames are the certstore names d's route (and certificate) live under: an
+// APEX_AND_WILDCARD domain `example.com` is also served as `*.example.com`, because
+// certstore's Lookup serves a subdomain from the wildcard one label up (the notary
+// writes both; see docs/wildcards.md).
+func servedNames(d domains.Domain) []string {
+	if d.Kind == domains.KindApexAndWildcard {
+		return []string{d.Hostname, "*." + d.Hostname}
+	}
+	return []string{d.Hostname}
+}
+
+// wildcardRival is the other wildcard-kind claim `*.example.com` and `example.com` with
+// include_subdomains would make: both need `_acme-challenge.example.com` (one CNAME) and
+// the certstore name `*.example.com`.
+func wildcardRival(host string, kind domains.Kind) string {
+	if kind == domains.KindWildcard {
+		return host[len("*."):]
+	}
+	return "*." + host
+}
+
+// randomLabel is n random bytes as lowercase base32. Delegation labels are 10 bytes:
+// 80 bits from crypto/rand, a new one per claim, so a label is unique to one tenant's
+// claim of one domain (a collision needs about 2^40 claims) and cannot be guessed from
+// the domain or the tenant.
 func randomLabel(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
@@ -205,6 +231,15 @@ func (ds *domainServer) CreateDomain(ctx context.Context, req *controlv1.CreateD
 	if err := s.limit(ctx, p, "create", s.cfg.CreateLimit); err != nil {
 		return nil, err
 	}
+	if kind != domains.KindExact {
+		rival, err := s.store.GetDomain(ctx, wildcardRival(name.ASCII, kind))
+		switch {
+		case err == nil && rival.Kind != domains.KindExact:
+			return nil, errkind.New(errkind.AlreadyExists, "%q is already claimed with its subdomains: *.<name> and <name> with include_subdomains share one certificate name and one _acme-challenge record", rival.Hostname)
+		case err != nil && !errors.Is(err, domains.ErrNotFound):
+			return nil, err
+		}
+	}
 
 	token, err := s.store.VerificationToken(ctx, tenantID, name.Registered, newTokenCandidate())
 	if err != nil {
@@ -362,12 +397,17 @@ func (ds *domainServer) UpdateDomain(ctx context.Context, req *controlv1.UpdateD
 // so that the notary re-syncs the route. It returns the record as stored last.
 func (s *Service) pushRoute(ctx context.Context, d domains.Domain) domains.Domain {
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.CertstoreTimeout)
-	_, err := s.cfg.Certstore.SetRoute(cctx, &certstorev1.SetRouteRequest{Route: &certstorev1.Route{
-		Hostname:      d.Hostname,
-		TenantId:      d.TenantID,
-		Upstream:      d.Upstream,
-		RedirectHttps: d.RedirectHTTPS,
-	}})
+	var err error
+	for _, name := range servedNames(d) {
+		if _, err = s.cfg.Certstore.SetRoute(cctx, &certstorev1.SetRouteRequest{Route: &certstorev1.Route{
+			Hostname:      name,
+			TenantId:      d.TenantID,
+			Upstream:      d.Upstream,
+			RedirectHttps: d.RedirectHTTPS,
+		}}); err != nil {
+			break
+		}
+	}
 	cancel()
 	if err == nil {
 		s.handoffs.WithLabelValues("set_route", "ok").Inc()
@@ -448,30 +488,47 @@ func (s *Service) retire(ctx context.Context, d domains.Domain, edge *edgeState)
 	return false, err
 }
 
-// removeFromEdge deletes the route and, when d owns one (not merely covered by a
-// wildcard), the certificate. NOT_FOUND counts as done. The fencing token is the
-// DELETING record's version, which is above any version a notary held a lease at before.
+// removeFromEdge deletes the routes and, when d owns one (not merely covered by a
+// wildcard), the certificate, under every name d is served by. NOT_FOUND counts as done.
+// The fencing token is the DELETING record's version, which is above any version a
+// notary held a lease at before. A wildcard-kind domain that never got a certificate
+// leaves `*.<base>` alone when the other wildcard-kind claim of the same base exists
+// (the notary refused the later of the two; the name is the other's).
 func (s *Service) removeFromEdge(ctx context.Context, d domains.Domain) bool {
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.CertstoreTimeout)
 	defer cancel()
-	_, err := s.cfg.Certstore.DeleteRoute(cctx, &certstorev1.DeleteRouteRequest{Hostname: d.Hostname})
-	if err != nil && !errkind.Is(errkind.FromGRPC(err), errkind.NotFound) {
-		s.handoffs.WithLabelValues("delete_route", "fallback").Inc()
-		s.log.Warn("certstore did not remove the route; the notary finishes the deletion", logging.Hostname(d.Hostname), zap.Error(err))
-		return false
-	}
-	s.handoffs.WithLabelValues("delete_route", "ok").Inc()
 	ownsCertificate := (d.Certificate.Serial != "" || !d.Certificate.NotAfter.IsZero()) && d.CoveredBy == ""
-	if !ownsCertificate {
-		return true
+	names := servedNames(d)
+	if d.Kind != domains.KindExact && !ownsCertificate {
+		rival, err := s.store.GetDomain(cctx, wildcardRival(d.Hostname, d.Kind))
+		switch {
+		case err == nil && rival.Kind != domains.KindExact:
+			shared := "*." + strings.TrimPrefix(d.Hostname, "*.")
+			names = slices.DeleteFunc(names, func(n string) bool { return n == shared })
+		case err != nil && !errors.Is(err, domains.ErrNotFound):
+			s.log.Warn("could not read a rival claim; the notary finishes the deletion", logging.Hostname(d.Hostname), zap.Error(err))
+			return false
+		}
 	}
-	_, err = s.cfg.Certstore.DeleteCertificate(cctx, &certstorev1.DeleteCertificateRequest{Hostname: d.Hostname, FencingToken: d.Version})
-	if err != nil && !errkind.Is(errkind.FromGRPC(err), errkind.NotFound) {
-		s.handoffs.WithLabelValues("delete_certificate", "fallback").Inc()
-		s.log.Warn("certstore did not remove the certificate; the notary finishes the deletion", logging.Hostname(d.Hostname), zap.Error(err))
-		return false
+	for _, name := range names {
+		_, err := s.cfg.Certstore.DeleteRoute(cctx, &certstorev1.DeleteRouteRequest{Hostname: name})
+		if err != nil && !errkind.Is(errkind.FromGRPC(err), errkind.NotFound) {
+			s.handoffs.WithLabelValues("delete_route", "fallback").Inc()
+			s.log.Warn("certstore did not remove the route; the notary finishes the deletion", logging.Hostname(name), zap.Error(err))
+			return false
+		}
+		s.handoffs.WithLabelValues("delete_route", "ok").Inc()
+		if !ownsCertificate {
+			continue
+		}
+		_, err = s.cfg.Certstore.DeleteCertificate(cctx, &certstorev1.DeleteCertificateRequest{Hostname: name, FencingToken: d.Version})
+		if err != nil && !errkind.Is(errkind.FromGRPC(err), errkind.NotFound) {
+			s.handoffs.WithLabelValues("delete_certificate", "fallback").Inc()
+			s.log.Warn("certstore did not remove the certificate; the notary finishes the deletion", logging.Hostname(name), zap.Error(err))
+			return false
+		}
+		s.handoffs.WithLabelValues("delete_certificate", "ok").Inc()
 	}
-	s.handoffs.WithLabelValues("delete_certificate", "ok").Inc()
 	return true
 }
 
