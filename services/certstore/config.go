@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/portico-dev/portico/pkg/config"
+	"github.com/portico-dev/portico/pkg/dynamo"
 	"github.com/portico-dev/portico/pkg/hostname"
 	"github.com/portico-dev/portico/pkg/logging"
 	"github.com/portico-dev/portico/pkg/mtls"
@@ -18,13 +19,18 @@ type Config struct {
 	AdminListen  string
 	TLS          mtls.Files
 	Redis        redisconn.Options
+	Store        dynamo.StoreOptions
 	Log          logging.Options
 	Hostnames    hostname.Policy
 
 	Secrets SecretsConfig
 	// WatchLogLength is roughly how many changes the change stream keeps for watchers
-	// that resume.
+	// that resume (Redis).
 	WatchLogLength int64
+	// WatchLogRetention is how long the change log keeps changes (DynamoDB).
+	WatchLogRetention time.Duration
+	// WatchPollInterval is how often each replica reads new changes (DynamoDB).
+	WatchPollInterval time.Duration
 }
 
 // SecretsConfig chooses and configures the private-key backend and its cache.
@@ -50,6 +56,7 @@ func (c *Config) flagSet() *flag.FlagSet {
 	fs.StringVar(&c.AdminListen, "admin-listen", "127.0.0.1:9101", "HTTP admin listen address: /healthz, /readyz, /metrics, /debug/pprof")
 	c.TLS.RegisterFlags(fs, "tls", "this server's")
 	c.Redis.RegisterFlags(fs)
+	c.Store.RegisterFlags(fs)
 	c.Log.RegisterFlags(fs)
 	c.Hostnames.RegisterFlags(fs)
 
@@ -63,6 +70,8 @@ func (c *Config) flagSet() *flag.FlagSet {
 	fs.IntVar(&s.CacheSize, "key-cache-size", 100000, "most decrypted private keys held in memory")
 	fs.DurationVar(&s.CacheTTL, "key-cache-ttl", 10*time.Minute, "how long a decrypted private key is held in memory after it was read")
 	fs.Int64Var(&c.WatchLogLength, "watch-log-length", 100000, "about how many changes the Redis change stream keeps, so reconnecting watchers can resume")
+	fs.DurationVar(&c.WatchLogRetention, "watch-log-retention", 24*time.Hour, "how long the DynamoDB change log keeps changes, so reconnecting watchers can resume (-store dynamodb)")
+	fs.DurationVar(&c.WatchPollInterval, "watch-poll-interval", 250*time.Millisecond, "how often each replica reads new changes from the DynamoDB change log (-store dynamodb); Watch delivers within about this")
 	return fs
 }
 
@@ -78,6 +87,7 @@ func (c *Config) validate() error {
 		p.Addf("listen", "%q is not loopback; plaintext mode binds to loopback only (set -tls-cert, -tls-key, -tls-ca)", c.Listen)
 	}
 	c.Redis.Validate(&p)
+	c.Store.Validate(&p)
 	s := c.Secrets
 	p.CheckOneOf("secrets-backend", s.Backend, "local", "aws")
 	switch s.Backend {
@@ -101,6 +111,12 @@ func (c *Config) validate() error {
 	}
 	if c.WatchLogLength < 1000 {
 		p.Addf("watch-log-length", "must be at least 1000")
+	}
+	if c.WatchLogRetention < 2*time.Hour {
+		p.Addf("watch-log-retention", "%v is under 2h: a watcher must be able to resume for more than the hour the log keeps as a margin", c.WatchLogRetention)
+	}
+	if c.WatchPollInterval < 10*time.Millisecond || c.WatchPollInterval > time.Second {
+		p.Addf("watch-poll-interval", "%v is outside 10ms..1s (Watch delivers within a second)", c.WatchPollInterval)
 	}
 	return p.Err()
 }

@@ -8,21 +8,20 @@ import (
 	"os"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/portico-dev/portico/pkg/dynamo"
 	certstorev1 "github.com/portico-dev/portico/pkg/gen/portico/certstore/v1"
 	"github.com/portico-dev/portico/pkg/grpcserver"
 	"github.com/portico-dev/portico/pkg/httpserver"
 	"github.com/portico-dev/portico/pkg/logging"
 	"github.com/portico-dev/portico/pkg/mtls"
-	"github.com/portico-dev/portico/pkg/redisconn"
 	"github.com/portico-dev/portico/services/certstore/internal/rewrap"
 	"github.com/portico-dev/portico/services/certstore/internal/secrets"
 	"github.com/portico-dev/portico/services/certstore/internal/secrets/localkek"
 	"github.com/portico-dev/portico/services/certstore/internal/server"
-	"github.com/portico-dev/portico/services/certstore/internal/store/redisstore"
+	"github.com/portico-dev/portico/services/certstore/internal/store"
 	"github.com/portico-dev/portico/services/certstore/internal/watch"
 )
 
@@ -40,6 +39,9 @@ func run(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "kek" {
 		return kekCommand(args[1:], os.Stdout)
 	}
+	if len(args) > 0 && args[0] == "dynamodb" {
+		return dynamo.Command(ctx, "certstore", args[1:], os.Stdout)
+	}
 	cfg, err := parseConfig(args)
 	if err != nil {
 		return err
@@ -56,8 +58,11 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	rdb := cfg.Redis.Open()
-	defer rdb.Close()
+	st, err := openStores(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.close()
 
 	reg := httpserver.NewRegistry()
 	backend, checks, err := openSecrets(ctx, cfg.Secrets, log)
@@ -68,8 +73,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	records := redisstore.New(rdb, cfg.Redis.KeyPrefix)
-	changes := watch.NewRedisLog(rdb, cfg.Redis.KeyPrefix, cfg.WatchLogLength)
+	records, changes := st.records, st.changes
 	hub := watch.NewHub(changes, log, watchBuffer)
 	if err := hub.Register(reg); err != nil {
 		return err
@@ -88,7 +92,7 @@ func run(ctx context.Context, args []string) error {
 		HealthListen: cfg.HealthListen,
 		TLS:          serverTLS,
 		Allow:        allow,
-		Checks:       append([]grpcserver.Check{{Name: "redis", Probe: redisconn.Ping(rdb)}}, checks...),
+		Checks:       append([]grpcserver.Check{st.check}, checks...),
 		Registerer:   reg,
 	})
 	if err != nil {
@@ -97,7 +101,7 @@ func run(ctx context.Context, args []string) error {
 	srv.RegisterService(&certstorev1.CertReadService_ServiceDesc, read)
 	srv.RegisterService(&certstorev1.CertWriteService_ServiceDesc, write)
 
-	admin, err := httpserver.Listen(cfg.AdminListen, httpserver.AdminHandler(reg, ready(rdb, checks)))
+	admin, err := httpserver.Listen(cfg.AdminListen, httpserver.AdminHandler(reg, readyProbe(st, checks)))
 	if err != nil {
 		return err
 	}
@@ -151,25 +155,10 @@ func openSecrets(ctx context.Context, s SecretsConfig, log *zap.Logger) (secrets
 	}
 }
 
-func ready(rdb redis.UniversalClient, checks []grpcserver.Check) func(context.Context) error {
-	ping := redisconn.Ping(rdb)
-	return func(ctx context.Context) error {
-		if err := ping(ctx); err != nil {
-			return err
-		}
-		for _, c := range checks {
-			if err := c.Probe(ctx); err != nil {
-				return fmt.Errorf("%s: %w", c.Name, err)
-			}
-		}
-		return nil
-	}
-}
-
 // checkKeyring samples the stored keys once at start (the first page of the expiry
 // index) and logs an error naming every KEK they need that -kek-file lacks: a wrong or
 // stale keyring file shows at start, not as failing Lookups later.
-func checkKeyring(ctx context.Context, records *redisstore.Store, local *localkek.Backend, log *zap.Logger) {
+func checkKeyring(ctx context.Context, records store.Store, local *localkek.Backend, log *zap.Logger) {
 	due, _, err := records.ListDue(ctx, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), 100, "")
 	if err != nil {
 		if ctx.Err() == nil {
@@ -193,7 +182,7 @@ func checkKeyring(ctx context.Context, records *redisstore.Store, local *localke
 	}
 }
 
-func runRewrap(ctx context.Context, records *redisstore.Store, rw *localkek.Backend, log *zap.Logger) {
+func runRewrap(ctx context.Context, records store.Store, rw *localkek.Backend, log *zap.Logger) {
 	start := time.Now()
 	log.Info("re-wrapping private keys under the current KEK")
 	res, err := rewrap.Pass(ctx, records, rw, log)

@@ -227,6 +227,10 @@ func TestConfigRefusals(t *testing.T) {
 		{"re-wrap with aws", []string{"-secrets-backend", "aws", "-kek-rewrap"}, "-kek-rewrap"},
 		{"empty key cache", []string{"-kek-file", "k", "-key-cache-size", "0"}, "-key-cache-size"},
 		{"bad extra TLD", []string{"-kek-file", "k", "-hostname-extra-tlds", "a.b"}, "hostname-extra-tlds"},
+		{"unknown store", []string{"-kek-file", "k", "-store", "memcached"}, "-store"},
+		{"DynamoDB endpoint not a URL", []string{"-kek-file", "k", "-store", "dynamodb", "-dynamodb-endpoint", "localhost:4567"}, "-dynamodb-endpoint"},
+		{"change log polled too slowly", []string{"-kek-file", "k", "-watch-poll-interval", "5s"}, "-watch-poll-interval"},
+		{"change log kept too briefly", []string{"-kek-file", "k", "-watch-log-retention", "30m"}, "-watch-log-retention"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
