@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/portico-dev/portico/pkg/config"
+	"github.com/portico-dev/portico/pkg/dynamo"
 	"github.com/portico-dev/portico/pkg/edge"
 	"github.com/portico-dev/portico/pkg/grpcclient"
 	"github.com/portico-dev/portico/pkg/hostname"
@@ -28,6 +29,7 @@ type Config struct {
 	TLS          mtls.Files
 	Certstore    grpcclient.Target
 	Redis        redisconn.Options
+	Store        dynamo.StoreOptions
 	Log          logging.Options
 	Hostnames    hostname.Policy
 
@@ -78,6 +80,7 @@ func (c *Config) flagSet() *flag.FlagSet {
 	c.TLS.RegisterFlags(fs, "tls", "this server's")
 	c.Certstore.RegisterFlags(fs, "certstore", "127.0.0.1:9091")
 	c.Redis.RegisterFlags(fs)
+	c.Store.RegisterFlags(fs)
 	c.Log.RegisterFlags(fs)
 	c.Hostnames.RegisterFlags(fs)
 
@@ -140,6 +143,7 @@ func (c *Config) validate() error {
 	}
 	c.Certstore.Validate(&p, "certstore")
 	c.Redis.Validate(&p)
+	c.Store.Validate(&p)
 
 	if u, err := url.Parse(c.ACME.Directory); err != nil || u.Scheme != "https" || u.Host == "" {
 		p.Addf("acme-directory", "%q is not an https URL (ACME requires HTTPS)", c.ACME.Directory)

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/portico-dev/portico/pkg/domains"
-	"github.com/portico-dev/portico/pkg/domains/redisstore"
+	"github.com/portico-dev/portico/pkg/dynamo"
 	certstorev1 "github.com/portico-dev/portico/pkg/gen/portico/certstore/v1"
 	notaryv1 "github.com/portico-dev/portico/pkg/gen/portico/notary/v1"
 	"github.com/portico-dev/portico/pkg/grpcclient"
@@ -23,16 +23,11 @@ import (
 	"github.com/portico-dev/portico/pkg/httpserver"
 	"github.com/portico-dev/portico/pkg/logging"
 	"github.com/portico-dev/portico/pkg/mtls"
-	"github.com/portico-dev/portico/pkg/redisconn"
 	"github.com/portico-dev/portico/services/notary/internal/acmeclient"
-	"github.com/portico-dev/portico/services/notary/internal/budget/redisbudget"
 	"github.com/portico-dev/portico/services/notary/internal/challenges"
-	"github.com/portico-dev/portico/services/notary/internal/challenges/redischallenges"
 	"github.com/portico-dev/portico/services/notary/internal/delegation"
-	"github.com/portico-dev/portico/services/notary/internal/delegation/redisdelegation"
 	"github.com/portico-dev/portico/services/notary/internal/dnscheck"
 	"github.com/portico-dev/portico/services/notary/internal/dnsproviders"
-	"github.com/portico-dev/portico/services/notary/internal/leases/redislease"
 	"github.com/portico-dev/portico/services/notary/internal/server"
 	"github.com/portico-dev/portico/services/notary/internal/worker"
 )
@@ -43,6 +38,9 @@ var allow = map[string][]string{
 }
 
 func run(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "dynamodb" {
+		return dynamo.Command(ctx, "notary", args[1:], os.Stdout)
+	}
 	cfg, err := parseConfig(args)
 	if err != nil {
 		return err
@@ -60,17 +58,19 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	rdb := cfg.Redis.Open()
-	defer rdb.Close()
+	st, err := openStores(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.close()
 	certstoreConn, err := grpcclient.Dial(cfg.Certstore)
 	if err != nil {
 		return err
 	}
 	defer certstoreConn.Close()
 
-	store := redisstore.New(rdb, cfg.Redis.KeyPrefix)
-	notaryPrefix := cfg.Redis.KeyPrefix + ":notary"
-	challengeStore := redischallenges.New(rdb, notaryPrefix)
+	store := st.domains
+	challengeStore := st.challenges
 	checker, err := dnscheck.New(dnscheck.Config{
 		Resolvers: splitList(cfg.DNS.Resolvers), Timeout: cfg.DNS.Timeout,
 		EdgeAddrs: cfg.edge.Addresses, EdgeCNAME: cfg.edge.CNAME, CAAIdentities: splitList(cfg.DNS.CAAIdentities),
@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	dns01Provider, dns01Options, dnsListener, err := delegationWriter(cfg, log, store, redisdelegation.New(rdb, notaryPrefix))
+	dns01Provider, dns01Options, dnsListener, err := delegationWriter(cfg, log, store, st.delegation)
 	if err != nil {
 		return err
 	}
@@ -102,9 +102,9 @@ func run(ctx context.Context, args []string) error {
 
 	reg := httpserver.NewRegistry()
 	w := worker.New(worker.Deps{
-		Log: log, Store: store, Leases: redislease.New(rdb, notaryPrefix),
+		Log: log, Store: store, Leases: st.leases,
 		Certs: certstorev1.NewCertWriteServiceClient(certstoreConn), DNS: checker, CA: ca,
-		Metrics: worker.NewMetrics(reg), Budget: redisbudget.New(rdb, notaryPrefix, cfg.Worker.Limits),
+		Metrics: worker.NewMetrics(reg), Budget: st.budget,
 	}, cfg.Worker)
 
 	srv, err := grpcserver.New(log, grpcserver.Config{
@@ -112,7 +112,7 @@ func run(ctx context.Context, args []string) error {
 		HealthListen: cfg.HealthListen,
 		TLS:          serverTLS,
 		Allow:        allow,
-		Checks:       []grpcserver.Check{{Name: "redis", Probe: redisconn.Ping(rdb)}},
+		Checks:       []grpcserver.Check{st.check},
 		Registerer:   reg,
 	})
 	if err != nil {
@@ -122,7 +122,7 @@ func run(ctx context.Context, args []string) error {
 		Worker: w, Store: store, Policy: cfg.Hostnames, VerifyTimeout: cfg.VerifyTimeout,
 	})
 
-	admin, err := httpserver.Listen(cfg.AdminListen, httpserver.AdminHandler(reg, redisconn.Ping(rdb)))
+	admin, err := httpserver.Listen(cfg.AdminListen, httpserver.AdminHandler(reg, st.check.Probe))
 	if err != nil {
 		return err
 	}
