@@ -2,6 +2,8 @@ package dynamo_test
 
 import (
 	"flag"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -143,5 +145,29 @@ func TestSortableTimesSortAsTimes(t *testing.T) {
 	}
 	if got := dynamo.EpochSeconds(base.Add(time.Millisecond)); got != base.Unix()+1 {
 		t.Errorf("EpochSeconds rounds down: %d", got)
+	}
+}
+
+// TestGatewayHasNoAWSSDK: the gateway talks only to certstore, so neither this package
+// nor the AWS SDK may reach its binary.
+func TestGatewayHasNoAWSSDK(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), "go", "list", "-deps", "github.com/portico-dev/portico/services/gateway")
+	cmd.Dir = filepath.Join(root, "services", "gateway")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps of the gateway: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 50 {
+		t.Fatalf("go list found only %d packages in the gateway: %v", len(deps), deps)
+	}
+	for _, d := range deps {
+		if strings.HasPrefix(d, "github.com/aws/") || d == "github.com/portico-dev/portico/pkg/dynamo" {
+			t.Errorf("the gateway binary imports %s", d)
+		}
 	}
 }
