@@ -149,9 +149,12 @@ fuzz: ## Run every fuzz target of every module for FUZZTIME (default 30s) each.
 
 # --- running -----------------------------------------------------------------------
 
+# PORTICO_STORE=dynamodb runs the services on DynamoDB (dynalite, started in place of Redis).
+PORTICO_STORE ?= redis
+
 .PHONY: run
-run: $(BIN)/.pebble-$(PEBBLE_VERSION) build ## Bring the whole system up on this machine (Ctrl-C stops it).
-	@$(BIN)/portico-runlocal -bin $(BIN) -dir .run
+run: $(BIN)/.pebble-$(PEBBLE_VERSION) build dynalite ## Bring the whole system up on this machine (Ctrl-C stops it); PORTICO_STORE=dynamodb for DynamoDB.
+	@$(BIN)/portico-runlocal -bin $(BIN) -dir .run -store $(PORTICO_STORE)
 
 .PHONY: demo
 demo: build ## The walkthrough against `make run` (run it in another shell).

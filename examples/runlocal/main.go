@@ -1,5 +1,6 @@
 // Command runlocal is `make run`: the whole of Portico on one machine, as processes on
-// loopback. It starts Redis (unless one already answers), a local DNS server
+// loopback. It starts Redis (unless one already answers), or with -store dynamodb
+// (`make run PORTICO_STORE=dynamodb`) dynalite in its place, a local DNS server
 // (pebble-challtestsrv), a local ACME CA (Pebble) that validates HTTP-01 through the
 // gateway's plain-HTTP port, certstore, the notary, controlapi, the gateway and an
 // example upstream; writes what a user needs (admin key, addresses, the CA's root) into
@@ -29,20 +30,32 @@ type addrs struct {
 	ControlAPIGRPC, ControlAPIHTTP, ControlAPIAdmin        string
 	GatewayHTTP, GatewayHTTPS, GatewayAdmin, GatewayHealth string
 	Upstream                                               string
+	DynamoDB                                               string
 }
+
+// The stores -store chooses between.
+const (
+	storeRedis    = "redis"
+	storeDynamoDB = "dynamodb"
+)
 
 type options struct {
 	addrs
 	Dir       string
 	Bin       string
 	KeyPrefix string
+	Store     string
+	Dynalite  string
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.Dir, "dir", ".run", "run directory: logs, keys, the CA's root, local.env")
 	flag.StringVar(&o.Bin, "bin", "bin", "directory of the portico-* binaries, pebble and pebble-challtestsrv")
-	flag.StringVar(&o.KeyPrefix, "redis-key-prefix", "portico-local", "prefix of Portico's keys in Redis")
+	flag.StringVar(&o.KeyPrefix, "redis-key-prefix", "portico-local", "prefix of Portico's keys in Redis (and of its tables in DynamoDB)")
+	flag.StringVar(&o.Store, "store", storeRedis, "where the services keep their state: redis, or dynamodb (dynalite is started instead of Redis)")
+	flag.StringVar(&o.DynamoDB, "dynamodb", "127.0.0.1:4567", "dynalite's address (-store dynamodb)")
+	flag.StringVar(&o.Dynalite, "dynalite", "", "dynalite's cli.js (default: <bin>/dynalite/node_modules/dynalite/cli.js, as `make dynalite` installs it)")
 	flag.StringVar(&o.Redis, "redis", "127.0.0.1:6379", "Redis address (one is started if none answers)")
 	flag.StringVar(&o.DNS, "dns", "127.0.0.1:8053", "local DNS server")
 	flag.StringVar(&o.DNSManagement, "dns-management", "127.0.0.1:8055", "local DNS server's management API")
@@ -79,6 +92,9 @@ func run(ctx context.Context, o options) error {
 	if o.Bin, err = filepath.Abs(o.Bin); err != nil {
 		return err
 	}
+	if o.Dynalite == "" {
+		o.Dynalite = filepath.Join(o.Bin, "dynalite", "node_modules", "dynalite", "cli.js")
+	}
 	if err := os.MkdirAll(filepath.Join(o.Dir, "logs"), 0o755); err != nil {
 		return err
 	}
@@ -90,9 +106,19 @@ func run(ctx context.Context, o options) error {
 	sup := newSupervisor(filepath.Join(o.Dir, "logs"))
 	defer sup.stopAll()
 
-	step("Redis")
-	if err := startRedis(ctx, sup, o); err != nil {
-		return err
+	switch o.Store {
+	case storeRedis:
+		step("Redis")
+		if err := startRedis(ctx, sup, o); err != nil {
+			return err
+		}
+	case storeDynamoDB:
+		step("dynalite (DynamoDB) in place of Redis")
+		if err := startDynalite(ctx, sup, o); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("-store %q: want %s or %s", o.Store, storeRedis, storeDynamoDB)
 	}
 	step("local DNS server and ACME CA")
 	root, err := startACME(ctx, sup, o)
@@ -117,13 +143,21 @@ func run(ctx context.Context, o options) error {
 	}
 }
 
+// storeSummary says where the state is kept.
+func storeSummary(o options) string {
+	if o.Store == storeDynamoDB {
+		return fmt.Sprintf("DynamoDB (dynalite, in memory) at http://%s, tables %s-*", o.DynamoDB, o.KeyPrefix)
+	}
+	return fmt.Sprintf("Redis at %s, keys under %q", o.Redis, o.KeyPrefix)
+}
+
 func step(s string) { fmt.Printf("==> starting %s\n", s) }
 
 // bin is the path of a binary in the bin directory.
 func (o options) bin(name string) string { return filepath.Join(o.Bin, name) }
 
 func startPortico(ctx context.Context, sup *supervisor, o options, acme acmeFiles) error {
-	redis := []string{"-redis-addr", o.Redis, "-redis-key-prefix", o.KeyPrefix}
+	storage, env := storageArgs(o)
 	console := []string{"-log-format", "console"}
 	host := func(addr string) string { h, _, _ := strings.Cut(addr, ":"); return h }
 	_, httpsPort, _ := strings.Cut(o.GatewayHTTPS, ":")
@@ -135,25 +169,29 @@ func startPortico(ctx context.Context, sup *supervisor, o options, acme acmeFile
 		{"upstream", "portico-example-upstream", "http://" + o.Upstream + "/", []string{"-listen", o.Upstream}},
 		{"certstore", "portico-certstore", "http://" + o.CertstoreAdmin + "/readyz", concat(
 			[]string{"-listen", o.Certstore, "-admin-listen", o.CertstoreAdmin,
-				"-kek-file", filepath.Join(o.Dir, "kek"), "-kek-create"}, redis, console)},
+				"-kek-file", filepath.Join(o.Dir, "kek"), "-kek-create"}, storage, console)},
 		{"notary", "portico-notary", "http://" + o.NotaryAdmin + "/readyz", concat(
 			[]string{"-listen", o.Notary, "-admin-listen", o.NotaryAdmin, "-http-listen", o.NotaryHTTP,
 				"-certstore-addr", o.Certstore,
 				"-acme-directory", "https://" + o.ACME + "/dir", "-acme-ca-file", acme.apiCAFile,
 				"-acme-account-key-file", filepath.Join(o.Dir, "acme-account-key.pem"), "-acme-profile", "default",
 				"-dns-resolvers", o.DNS, "-edge-addresses", host(o.GatewayHTTPS), "-caa-identities", "pebble.letsencrypt.org",
-				"-verify-interval", "5s"}, redis, console)},
+				"-verify-interval", "5s"}, storage, console)},
 		{"controlapi", "portico-controlapi", "http://" + o.ControlAPIAdmin + "/readyz", concat(
 			[]string{"-listen", o.ControlAPIGRPC, "-http-listen", o.ControlAPIHTTP, "-admin-listen", o.ControlAPIAdmin,
 				"-notary-addr", o.Notary, "-certstore-addr", o.Certstore,
-				"-admin-key-file", filepath.Join(o.Dir, "admin-key"), "-edge-addresses", host(o.GatewayHTTPS)}, redis, console)},
+				"-admin-key-file", filepath.Join(o.Dir, "admin-key"), "-edge-addresses", host(o.GatewayHTTPS)}, storage, console)},
 		{"gateway", "portico-gateway", "http://" + o.GatewayAdmin + "/readyz", concat(
 			[]string{"-http-listen", o.GatewayHTTP, "-https-listen", o.GatewayHTTPS, "-admin-listen", o.GatewayAdmin,
 				"-health-listen", o.GatewayHealth, "-certstore-addr", o.Certstore, "-notary-http-addr", o.NotaryHTTP,
 				"-upstream", o.Upstream, "-redirect-https-port", httpsPort}, console)},
 	}
 	for _, s := range services {
-		p, err := sup.start(s.name, o.bin(s.bin), nil, s.args...)
+		var penv []string
+		if s.name != "upstream" && s.name != "gateway" {
+			penv = env
+		}
+		p, err := sup.start(s.name, o.bin(s.bin), penv, s.args...)
 		if err != nil {
 			return err
 		}
@@ -203,7 +241,7 @@ Portico is running.
   DNS server        %s (UDP/TCP)   management http://%s
   example upstream  http://%s
   logs              %s
-  Redis             %s (keys under %q)
+  store             %s
 
 Next, in another shell:
   make demo                      # the walkthrough: tenant, domain, DNS records, ACTIVE, HTTPS, delete
@@ -211,6 +249,6 @@ Next, in another shell:
 
 Ctrl-C stops everything make run started.
 `, adminKey, o.ControlAPIHTTP, o.ControlAPIGRPC, o.GatewayHTTP, o.GatewayHTTPS, o.GatewayAdmin,
-		o.ACME, rootFile, o.DNS, o.DNSManagement, o.Upstream, filepath.Join(o.Dir, "logs"), o.Redis, o.KeyPrefix,
+		o.ACME, rootFile, o.DNS, o.DNSManagement, o.Upstream, filepath.Join(o.Dir, "logs"), storeSummary(o),
 		filepath.Join(o.Dir, "local.env"))
 }

@@ -32,7 +32,10 @@ type localStack struct {
 	rootFile                  string
 }
 
-func startLocalStack(t *testing.T) localStack {
+// startLocalStack starts the stack with the services' state in store: "redis" (a
+// fresh key prefix in the test Redis) or "dynamodb" (dynalite, which runlocal starts in
+// place of Redis, as `make run PORTICO_STORE=dynamodb` does).
+func startLocalStack(t *testing.T, store string) localStack {
 	t.Helper()
 	bin := t.TempDir()
 	for _, s := range []string{"certstore", "notary", "controlapi", "gateway"} {
@@ -61,7 +64,13 @@ func startLocalStack(t *testing.T) localStack {
 		"gateway-http", "gateway-https", "gateway-admin", "gateway-health", "upstream"} {
 		addrs[name] = proc.FreeAddr(t)
 	}
-	args := []string{"-bin", bin, "-dir", s.dir, "-redis", redistest.Addr(), "-redis-key-prefix", prefix}
+	redisAddr := redistest.Addr()
+	if store == "dynamodb" {
+		redisAddr = "127.0.0.1:1" // nothing may use Redis
+		addrs["dynamodb"] = proc.FreeAddr(t)
+	}
+	args := []string{"-bin", bin, "-dir", s.dir, "-redis", redisAddr, "-redis-key-prefix", prefix, "-store", store,
+		"-dynalite", filepath.Join(proc.RepoRoot(), "bin", "dynalite", "node_modules", "dynalite", "cli.js")}
 	for name, addr := range addrs {
 		args = append(args, "-"+name, addr)
 	}
@@ -102,6 +111,38 @@ func link(t *testing.T, from, to string) {
 	}
 }
 
+// TestWalkthroughOnDynamoDB is the walkthrough with PORTICO_STORE=dynamodb: every
+// service keeps its state in DynamoDB (dynalite), Redis is pointed at nothing, and the
+// domain still goes from created to ACTIVE, is served over HTTPS, and is refused after
+// its deletion (which reaches the gateway through certstore's Watch on DynamoDB).
+func TestWalkthroughOnDynamoDB(t *testing.T) {
+	s := startLocalStack(t, "dynamodb")
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	res, err := walkthrough.Run(ctx, walkthrough.Config{
+		ControlAPI: s.controlAPI, AdminKey: s.adminKey, DNSManagement: s.dnsManagement,
+		GatewayHTTPS: s.gatewayHTTPS, RootFile: s.rootFile, ActiveTimeout: 2 * time.Minute,
+	}, &out)
+	t.Logf("walkthrough output:\n%s", out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.Answer, "hello from the example upstream") {
+		t.Fatalf("the HTTPS answer did not come from the upstream: %s", res.Answer)
+	}
+	if !strings.Contains(res.RefusedAfterDelete.Error(), "unrecognized name") {
+		t.Fatalf("after delete the handshake failed for another reason: %v", res.RefusedAfterDelete)
+	}
+	logs, err := os.ReadFile(filepath.Join(s.dir, "logs", "dynalite.log"))
+	if err != nil {
+		t.Fatalf("runlocal started no dynalite: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(s.dir, "logs", "redis.log")); err == nil {
+		t.Fatalf("runlocal started a Redis with -store dynamodb (dynalite log: %s)", logs)
+	}
+}
+
 // TestWalkthrough is `make run` then `make demo`, through the real processes: a tenant,
 // a domain verified over DNS and issued by the local ACME CA through the gateway's port
 // 80, served over HTTPS, then deleted and refused. A second domain then shows the edge's
@@ -109,7 +150,7 @@ func link(t *testing.T, from, to string) {
 // gets 421, unknown and missing SNI are refused at the handshake, and the upstream gets
 // the forwarding headers.
 func TestWalkthrough(t *testing.T) {
-	s := startLocalStack(t)
+	s := startLocalStack(t, "redis")
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 
