@@ -175,10 +175,12 @@ func TestWildcardThroughDelegation(t *testing.T) {
 
 	// The customer publishes the CNAME and asks to check again.
 	s.delegate(d)
+	published := time.Now()
 	if _, err := n.api.VerifyDomain(t.Context(), &notaryv1.VerifyDomainRequest{Hostname: d.Hostname}); err != nil {
 		t.Fatal(err)
 	}
 	active := s.waitFor(d.Hostname, 60*time.Second, "ACTIVE", isActive)
+	t.Logf("CNAME published and verify-now to ACTIVE: %v", time.Since(published).Round(time.Millisecond))
 	if got := certNames(active); !slices.Equal(got, []string{"*.wild.test", "wild.test"}) {
 		t.Fatalf("certificate names %q, want *.wild.test and wild.test", got)
 	}
@@ -234,9 +236,11 @@ func TestWildcardThroughDelegation(t *testing.T) {
 	before, _ := s.txtAnswers(d.DelegationLabel)
 	past := time.Now().Add(-2 * time.Hour)
 	s.env.SetRenewalInfo(t, leaf, past, past.Add(time.Hour))
+	windowSet := time.Now()
 	renewed := s.waitFor(d.Hostname, 60*time.Second, "renewed", func(d domains.Domain) bool {
 		return d.Status == domains.StatusActive && d.Certificate.Serial != leaf.SerialNumber.Text(16)
 	})
+	t.Logf("ARI window moved into the past to renewed: %v (the notary asks ARI every second here)", time.Since(windowSet).Round(time.Millisecond))
 	if after, _ := s.txtAnswers(d.DelegationLabel); after <= before {
 		t.Fatalf("TXT questions answered at the label: %d before the renewal, %d after; want the renewal's", before, after)
 	}
