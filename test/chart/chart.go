@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -86,6 +87,7 @@ type Manifest struct {
 	ServiceAccounts []*corev1.ServiceAccount
 	PDBs            []*policyv1.PodDisruptionBudget
 	NetworkPolicies []*networkingv1.NetworkPolicy
+	Jobs            []*batchv1.Job
 	// Custom holds the objects of custom resources (cert-manager, prometheus-operator).
 	Custom []*unstructured.Unstructured
 }
@@ -149,6 +151,8 @@ func (m *Manifest) add(doc []byte) error {
 		m.PDBs, err = appendStrict(m.PDBs, doc)
 	case "networking.k8s.io/v1 NetworkPolicy":
 		m.NetworkPolicies, err = appendStrict(m.NetworkPolicies, doc)
+	case "batch/v1 Job":
+		m.Jobs, err = appendStrict(m.Jobs, doc)
 	default:
 		if !customKinds[id] {
 			return fmt.Errorf("%s %q: a kind this test does not know; add it to package chart", id, head.Metadata.Name)

@@ -150,13 +150,29 @@ func TestNetworkPolicies(t *testing.T) {
 			add("dashboards", dashboards, "controlapi grpc", ca, ports["controlapi"]["grpc"], true)
 			add("elsewhere", elsewhere, "controlapi http", ca, ports["controlapi"]["http"], !restrictedAPI)
 			add("client", client, "controlapi http", ca, ports["controlapi"]["http"], false)
-			// Redis: everyone but the gateway.
-			for _, c := range []string{"certstore", "notary", "controlapi"} {
-				add(c, pods[c], "redis", chart.External(redisIP), redisPort, true)
-				add(c, pods[c], "redis on another port", chart.External(redisIP), redisPort+1, false)
-			}
-			if narrowedUpstream {
-				add("gateway", gw, "redis", chart.External(redisIP), redisPort, false)
+			if values.Store == "dynamodb" {
+				// DynamoDB (443, inside the set's dynamodbTo block): everyone but the gateway;
+				// Redis: no one.
+				dynamo := chart.External("10.0.3.7")
+				for _, c := range []string{"certstore", "notary", "controlapi"} {
+					add(c, pods[c], "dynamodb", dynamo, 443, true)
+					if c != "notary" { // the notary reaches its ACME CA on 443 anywhere
+						add(c, pods[c], "dynamodb outside its block", chart.External("10.1.0.1"), 443, false)
+					}
+					add(c, pods[c], "redis", chart.External(redisIP), redisPort, false)
+				}
+				if narrowedUpstream {
+					add("gateway", gw, "dynamodb", dynamo, 443, false)
+				}
+			} else {
+				// Redis: everyone but the gateway.
+				for _, c := range []string{"certstore", "notary", "controlapi"} {
+					add(c, pods[c], "redis", chart.External(redisIP), redisPort, true)
+					add(c, pods[c], "redis on another port", chart.External(redisIP), redisPort+1, false)
+				}
+				if narrowedUpstream {
+					add("gateway", gw, "redis", chart.External(redisIP), redisPort, false)
+				}
 			}
 			// The outside world: the notary's CA, certstore's AWS only with that backend.
 			acmePort := int32(443)

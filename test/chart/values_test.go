@@ -18,6 +18,7 @@ import (
 
 // values are the few chart values the tests compare the rendering with.
 type values struct {
+	Store string `json:"store"`
 	Redis struct {
 		Addr string `json:"addr"`
 	} `json:"redis"`

@@ -187,6 +187,7 @@ func TestReferencedObjectsExist(t *testing.T) {
 		"aws":                      {"edge-portico-gateway-tls", "edge-portico-certstore-tls", "edge-portico-notary-tls", "edge-portico-controlapi-tls", "portico-admin", "portico-acme-eab"},
 		"cert-manager":             {"portico-kek", "portico-acme-account"},
 		"cluster-issuer-low-ports": {"portico-api-tls"},
+		"dynamodb":                 {"edge-portico-gateway-tls", "edge-portico-certstore-tls", "edge-portico-notary-tls", "edge-portico-controlapi-tls"},
 	}
 	for _, v := range valueSets(t) {
 		t.Run(v.name, func(t *testing.T) {

@@ -5,7 +5,7 @@
 {{ include "portico.commonConfig" . }}
 listen: {{ printf ":%v" $v.ports.grpc | quote }}
 {{ include "portico.serverTLSConfig" . }}
-{{ include "portico.redisConfig" . }}
+{{ include "portico.storeConfig" . }}
 secrets-backend: {{ $v.secretsBackend }}
 {{- if eq $v.secretsBackend "local" }}
 kek-file: {{ $paths.kek }}

@@ -14,7 +14,7 @@ behind-tls-proxy: true
 {{- end }}
 {{ include "portico.clientConfig" (dict "root" .root "target" "certstore") }}
 {{ include "portico.clientConfig" (dict "root" .root "target" "notary") }}
-{{ include "portico.redisConfig" . }}
+{{ include "portico.storeConfig" . }}
 admin-key-file: {{ $paths.adminKey }}
 {{- with $edge.addresses }}
 edge-addresses: {{ join "," . | quote }}

@@ -155,6 +155,25 @@ redis-username: {{ . | quote }}
 {{- end }}
 {{- end -}}
 
+{{/* Where the state is kept: the Redis settings, or -store dynamodb and its settings. */}}
+{{- define "portico.storeConfig" -}}
+{{- if eq .root.Values.store "dynamodb" -}}
+{{- $d := .root.Values.dynamodb -}}
+{{- if not $d.region -}}
+{{- fail "dynamodb.region is required with store dynamodb" -}}
+{{- end -}}
+store: dynamodb
+dynamodb-region: {{ $d.region | quote }}
+dynamodb-table-prefix: {{ $d.tablePrefix | quote }}
+dynamodb-timeout: {{ $d.timeout | quote }}
+{{- with $d.endpoint }}
+dynamodb-endpoint: {{ . | quote }}
+{{- end }}
+{{- else -}}
+{{ include "portico.redisConfig" . }}
+{{- end -}}
+{{- end -}}
+
 {{/* The TCP ports of the Redis addresses, for egress rules. */}}
 {{- define "portico.redisPorts" -}}
 {{- $ports := list -}}

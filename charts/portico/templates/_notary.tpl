@@ -8,7 +8,7 @@ listen: {{ printf ":%v" $v.ports.grpc | quote }}
 http-listen: {{ printf ":%v" $v.ports.http | quote }}
 {{ include "portico.serverTLSConfig" . }}
 {{ include "portico.clientConfig" (dict "root" .root "target" "certstore") }}
-{{ include "portico.redisConfig" . }}
+{{ include "portico.storeConfig" . }}
 acme-directory: {{ $v.acme.directory | quote }}
 acme-account-key-file: {{ $paths.acmeAccountKey }}
 acme-key-type: {{ $v.acme.keyType }}
