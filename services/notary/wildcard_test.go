@@ -273,15 +273,16 @@ func TestWildcardThroughDelegation(t *testing.T) {
 
 // TestApexAndWildcardThroughDelegation: an APEX_AND_WILDCARD domain's certificate is
 // stored under the apex and `*.<apex>`, so the apex and every one-label subdomain are
-// served; a subdomain added later is covered by it; a WILDCARD claim of the same base is
-// refused at pre-flight (they would share the CNAME and the certstore name) without an
-// order, and its removal leaves the apex's names alone; removing the apex domain
-// removes both names.
+// served; a subdomain added later is covered by it; a later WILDCARD claim of the same
+// base (two creations that raced past controlapi) is refused at pre-flight (they would
+// share the CNAME and the certstore name) without an order, while the first claim still
+// renews under both names, and its removal leaves the first claim's names alone;
+// removing the apex domain removes both names.
 func TestApexAndWildcardThroughDelegation(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOptions{delegation: true})
 	s.publishTXT("apexw.test")
-	n := s.startNotary("notary", true)
+	n := s.startNotary("notary", true, "-renewal-info-interval", "1s")
 	d := s.createWildcard("apexw.test", domains.KindApexAndWildcard, "apexw.test")
 	s.delegate(d)
 	active := s.waitFor(d.Hostname, 60*time.Second, "ACTIVE", isActive)
@@ -305,12 +306,24 @@ func TestApexAndWildcardThroughDelegation(t *testing.T) {
 
 	rival := s.createWildcard("*.apexw.test", domains.KindWildcard, "apexw.test")
 	refused := s.waitFor(rival.Hostname, 30*time.Second, "refused by pre-flight", func(d domains.Domain) bool { return d.Status == domains.StatusFailed })
-	if want := "pre-flight: apexw.test is claimed as well (APEX_AND_WILDCARD), and both would need _acme-challenge.apexw.test and the certificate name *.apexw.test; delete one of them"; refused.LastError != want {
+	if want := "pre-flight: apexw.test (APEX_AND_WILDCARD) was claimed first and uses _acme-challenge.apexw.test and the certificate name *.apexw.test; this claim is not ordered while it exists"; refused.LastError != want {
 		t.Fatalf("rival's LastError %q, want %q", refused.LastError, want)
 	}
 	if o := s.proxy.Orders(); o != 1 {
 		t.Fatalf("%d orders, want only the apex domain's", o)
 	}
+	// The first claim still renews, under both names, while the refused one exists.
+	past := time.Now().Add(-2 * time.Hour)
+	s.env.SetRenewalInfo(t, leaf, past, past.Add(time.Hour))
+	renewed := s.waitFor(d.Hostname, 60*time.Second, "renewed", func(d domains.Domain) bool {
+		return d.Status == domains.StatusActive && d.Certificate.Serial != leaf.SerialNumber.Text(16)
+	})
+	for _, name := range []string{"apexw.test", "c.apexw.test"} {
+		if got := s.served(name); got.SerialNumber.Text(16) != renewed.Certificate.Serial {
+			t.Fatalf("%s served %s after the renewal, want %s", name, got.SerialNumber.Text(16), renewed.Certificate.Serial)
+		}
+	}
+	leaf = s.served("apexw.test")
 	s.remove(rival.Hostname)
 	if got := s.served("c.apexw.test"); !got.Equal(leaf) {
 		t.Fatal("removing the refused rival took *.apexw.test from the apex domain")

@@ -96,32 +96,36 @@ func ServedNames(d domains.Domain) []string {
 var ErrNoDelegation = errors.New("no wildcard domain with a delegation label claims this name")
 
 // Owner finds the wildcard-kind domain whose certificate is built around base: the
-// WILDCARD domain `*.<base>`, else the APEX_AND_WILDCARD domain `<base>`.
-// ErrNoDelegation when neither exists.
+// WILDCARD domain `*.<base>` or the APEX_AND_WILDCARD domain `<base>`; when both exist
+// (two creations raced past controlapi's check), the one claimed first, which is the
+// one pre-flight lets through. ErrNoDelegation when neither exists.
 func Owner(ctx context.Context, store domains.DomainStore, base string) (domains.Domain, error) {
-	d, err := store.GetDomain(ctx, "*."+base)
-	if err == nil {
-		return d, nil
+	var found []domains.Domain
+	for _, name := range []string{"*." + base, base} {
+		d, err := store.GetDomain(ctx, name)
+		switch {
+		case errors.Is(err, domains.ErrNotFound):
+		case err != nil:
+			return domains.Domain{}, err
+		case d.Kind == domains.KindWildcard || d.Kind == domains.KindApexAndWildcard:
+			found = append(found, d)
+		}
 	}
-	if !errors.Is(err, domains.ErrNotFound) {
-		return domains.Domain{}, err
-	}
-	d, err = store.GetDomain(ctx, base)
 	switch {
-	case errors.Is(err, domains.ErrNotFound):
+	case len(found) == 0:
 		return domains.Domain{}, ErrNoDelegation
-	case err != nil:
-		return domains.Domain{}, err
-	case d.Kind != domains.KindApexAndWildcard:
-		return domains.Domain{}, ErrNoDelegation
+	case len(found) == 2 && claimedBefore(found[1], found[0]):
+		return found[1], nil
 	}
-	return d, nil
+	return found[0], nil
 }
 
-// Rival returns the other wildcard-kind claim built around the same base as d, if any:
-// `*.example.com` (WILDCARD) and `example.com` (APEX_AND_WILDCARD) would share
-// `_acme-challenge.example.com`, which can hold one CNAME, and the certstore name
-// `*.example.com`. found is false when there is none.
+// Rival returns the other wildcard-kind claim built around the same base as d when it
+// was claimed before d: `*.example.com` (WILDCARD) and `example.com` (APEX_AND_WILDCARD)
+// would share `_acme-challenge.example.com`, which holds one CNAME, and the certstore
+// name `*.example.com`, so only the first claim is ordered. controlapi refuses the
+// second claim; this settles two creations that raced. found is false when there is no
+// earlier rival.
 func Rival(ctx context.Context, store domains.DomainStore, d domains.Domain) (rival domains.Domain, found bool, err error) {
 	other := "*." + d.Hostname
 	if d.Kind == domains.KindWildcard {
@@ -134,7 +138,16 @@ func Rival(ctx context.Context, store domains.DomainStore, d domains.Domain) (ri
 	case err != nil:
 		return domains.Domain{}, false, err
 	}
-	return r, r.Kind == domains.KindWildcard || r.Kind == domains.KindApexAndWildcard, nil
+	wildcardKind := r.Kind == domains.KindWildcard || r.Kind == domains.KindApexAndWildcard
+	return r, wildcardKind && claimedBefore(r, d), nil
+}
+
+// claimedBefore orders two claims: by creation time, then by hostname.
+func claimedBefore(a, b domains.Domain) bool {
+	if !a.CreatedAt.Equal(b.CreatedAt) {
+		return a.CreatedAt.Before(b.CreatedAt)
+	}
+	return a.Hostname < b.Hostname
 }
 
 // TXTValue is the DNS-01 record value for a key authorization (RFC 8555 section 8.4):

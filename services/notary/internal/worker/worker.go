@@ -457,7 +457,7 @@ func (w *Worker) preflight(ctx context.Context, d domains.Domain) lifecycle.Even
 		return lifecycle.Event{Kind: lifecycle.EventPreflight, Verdict: lifecycle.VerdictIndeterminate, Reason: err.Error()}
 	}
 	if found {
-		return refuse(fmt.Sprintf("pre-flight: %s is claimed as well (%s), and both would need _acme-challenge.%s and the certificate name *.%s; delete one of them",
+		return refuse(fmt.Sprintf("pre-flight: %s (%s) was claimed first and uses _acme-challenge.%s and the certificate name *.%s; this claim is not ordered while it exists",
 			rival.Hostname, rival.Kind, wc.Base, wc.Base))
 	}
 	r := w.DNS.PreflightWildcard(cctx, wc)
@@ -734,9 +734,9 @@ func (w *Worker) cleanup(ctx context.Context, d domains.Domain) lifecycle.Event 
 		w.Log.Warn("removing a domain from certstore failed", logging.Hostname(d.Hostname), zap.Error(err))
 		return lifecycle.Event{Kind: lifecycle.EventCleanedUp, Verdict: lifecycle.VerdictIndeterminate}
 	}
-	// An APEX_AND_WILDCARD domain is served under `*.<name>` as well. When a rival claim
-	// shares that name (pre-flight refuses the later of the two), a domain that never got
-	// a certificate leaves the name to the rival that did.
+	// An APEX_AND_WILDCARD domain is served under `*.<name>` as well. When an earlier
+	// rival claim shares that name (pre-flight refuses the later of the two), a domain
+	// that never got a certificate leaves the name to it.
 	names := delegation.ServedNames(d)
 	if d.Kind != domains.KindExact && d.Certificate.Serial == "" {
 		if _, rivalFound, err := delegation.Rival(ctx, w.Store, d); err != nil {
