@@ -55,7 +55,7 @@ func main() {
 	flag.StringVar(&o.KeyPrefix, "redis-key-prefix", "portico-local", "prefix of Portico's keys in Redis (and of its tables in DynamoDB)")
 	flag.StringVar(&o.Store, "store", storeRedis, "where the services keep their state: redis, or dynamodb (dynalite is started instead of Redis)")
 	flag.StringVar(&o.DynamoDB, "dynamodb", "127.0.0.1:4567", "dynalite's address (-store dynamodb)")
-	flag.StringVar(&o.Dynalite, "dynalite", "", "dynalite's cli.js (default: <bin>/dynalite/node_modules/dynalite/cli.js, as `make dynalite` installs it)")
+	flag.StringVar(&o.Dynalite, "dynalite", "", "the script that runs dynalite (default: <bin>/dynalite/run.js, as `make dynalite` installs it)")
 	flag.StringVar(&o.Redis, "redis", "127.0.0.1:6379", "Redis address (one is started if none answers)")
 	flag.StringVar(&o.DNS, "dns", "127.0.0.1:8053", "local DNS server")
 	flag.StringVar(&o.DNSManagement, "dns-management", "127.0.0.1:8055", "local DNS server's management API")
@@ -93,7 +93,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	if o.Dynalite == "" {
-		o.Dynalite = filepath.Join(o.Bin, "dynalite", "node_modules", "dynalite", "cli.js")
+		o.Dynalite = filepath.Join(o.Bin, "dynalite", "run.js")
 	}
 	if err := os.MkdirAll(filepath.Join(o.Dir, "logs"), 0o755); err != nil {
 		return err

@@ -2,6 +2,9 @@ package dynamo_test
 
 import (
 	"flag"
+	"fmt"
+	"net"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -169,5 +172,30 @@ func TestGatewayHasNoAWSSDK(t *testing.T) {
 		if strings.HasPrefix(d, "github.com/aws/") || d == "github.com/portico-dev/portico/pkg/dynamo" {
 			t.Errorf("the gateway binary imports %s", d)
 		}
+	}
+}
+
+// TestDynaliteSurvivesAClientHangingUp: a client that closes its connection in the
+// middle of a request (a cancelled call) does not end the test dynalite, which the
+// rest of the run depends on (tools/dynalite/run.js).
+func TestDynaliteSurvivesAClientHangingUp(t *testing.T) {
+	endpoint := dynamotest.Endpoint(t)
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		c, err := net.Dial("tcp", u.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: %s\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\n"+
+			"Content-Type: application/x-amz-json-1.0\r\nContent-Length: 1000\r\n\r\n{\"Lim", u.Host)
+		time.Sleep(50 * time.Millisecond)
+		c.Close()
+	}
+	time.Sleep(100 * time.Millisecond)
+	if _, err := dynamotest.Client(t).ListTables(t.Context(), &dynamodb.ListTablesInput{}); err != nil {
+		t.Fatalf("dynalite after clients hung up mid-request: %v", err)
 	}
 }

@@ -70,7 +70,7 @@ func startLocalStack(t *testing.T, store string) localStack {
 		addrs["dynamodb"] = proc.FreeAddr(t)
 	}
 	args := []string{"-bin", bin, "-dir", s.dir, "-redis", redisAddr, "-redis-key-prefix", prefix, "-store", store,
-		"-dynalite", filepath.Join(proc.RepoRoot(), "bin", "dynalite", "node_modules", "dynalite", "cli.js")}
+		"-dynalite", filepath.Join(proc.RepoRoot(), "bin", "dynalite", "run.js")}
 	for name, addr := range addrs {
 		args = append(args, "-"+name, addr)
 	}

@@ -8,7 +8,8 @@
 //
 //	func TestMain(m *testing.M) { dynamotest.Main(m) }
 //
-// dynalite is found at $DYNALITE (its cli.js), or at bin/dynalite/node_modules/dynalite/cli.js in
+// dynalite is run by $DYNALITE, or by bin/dynalite/run.js (tools/dynalite/run.js: its CLI,
+// made to survive clients that hang up mid-request) in
 // the repository (`make dynalite` installs it there; `make test` does so when it is
 // missing). A test that cannot start it fails: a skipped storage test would pass off
 // nothing as coverage.
@@ -135,7 +136,7 @@ func Table(t testing.TB, table string) dynamo.Table {
 	return dynamo.NewTable(client, prefix, table)
 }
 
-// CLI finds dynalite's cli.js: $DYNALITE, or bin/dynalite/node_modules/dynalite/cli.js in the
+// CLI finds the script that runs dynalite: $DYNALITE, or bin/dynalite/run.js in the
 // first directory at or above the working directory that has a go.work.
 func CLI() (string, error) {
 	if p := os.Getenv("DYNALITE"); p != "" {
@@ -147,7 +148,7 @@ func CLI() (string, error) {
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			cli := filepath.Join(dir, "bin", "dynalite", "node_modules", "dynalite", "cli.js")
+			cli := filepath.Join(dir, "bin", "dynalite", "run.js")
 			if _, err := os.Stat(cli); err != nil {
 				return "", fmt.Errorf("%s is missing: run `make dynalite` (or set DYNALITE, or %s)", cli, EndpointEnv)
 			}
@@ -188,7 +189,7 @@ func start() (string, error) {
 	return "", lastErr
 }
 
-// startAt runs dynalite's cli.js with node on 127.0.0.1:port, in memory, with tables
+// startAt runs dynalite (the script cli) with node on 127.0.0.1:port, in memory, with tables
 // created, updated and deleted at once (no CREATING delay).
 func startAt(cli string, port int) (*exec.Cmd, error) {
 	node, err := exec.LookPath("node")
