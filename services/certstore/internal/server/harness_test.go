@@ -11,14 +11,19 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/portico-dev/portico/pkg/dynamo"
+	"github.com/portico-dev/portico/pkg/dynamo/dynamotest"
 	certstorev1 "github.com/portico-dev/portico/pkg/gen/portico/certstore/v1"
 	"github.com/portico-dev/portico/pkg/grpcserver"
 	"github.com/portico-dev/portico/pkg/redisconn/redistest"
 	"github.com/portico-dev/portico/services/certstore/internal/secrets"
 	"github.com/portico-dev/portico/services/certstore/internal/secrets/localkek"
 	"github.com/portico-dev/portico/services/certstore/internal/server"
+	"github.com/portico-dev/portico/services/certstore/internal/store"
+	"github.com/portico-dev/portico/services/certstore/internal/store/dynamostore"
 	"github.com/portico-dev/portico/services/certstore/internal/store/redisstore"
 	"github.com/portico-dev/portico/services/certstore/internal/watch"
+	"github.com/portico-dev/portico/services/certstore/internal/watch/dynamolog"
 )
 
 // replica is one certstore serving gRPC on loopback against the test's Redis prefix.
@@ -27,15 +32,18 @@ type replica struct {
 	read  certstorev1.CertReadServiceClient
 	write certstorev1.CertWriteServiceClient
 	keys  *secrets.Cache
-	store *redisstore.Store
+	store store.Store
 }
 
-// cluster is the shared state several replicas run on: one Redis prefix, one KEK file.
+// cluster is the shared state several replicas run on: one Redis prefix (or, on
+// DynamoDB, one table), one KEK file.
 type cluster struct {
 	t       testing.TB
 	prefix  string
 	kekFile string
 	log     *zap.Logger
+	// dynamo is the certstore table when the cluster runs on DynamoDB (dynalite).
+	dynamo *dynamo.Table
 }
 
 func newCluster(t testing.TB) *cluster {
@@ -47,6 +55,17 @@ func newCluster(t testing.TB) *cluster {
 	}
 	return &cluster{t: t, prefix: prefix, kekFile: kek, log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
 }
+
+// newDynamoCluster is newCluster on DynamoDB (a dynalite table of its own).
+func newDynamoCluster(t testing.TB) *cluster {
+	t.Helper()
+	c := newCluster(t)
+	table := dynamotest.Table(t, dynamo.TableCertstore)
+	c.dynamo = &table
+	return c
+}
+
+func TestMain(m *testing.M) { dynamotest.Main(m) }
 
 // start runs a replica; backend nil means the local backend on the cluster's KEK file.
 func (c *cluster) start(backend secrets.Backend) *replica {
@@ -64,8 +83,12 @@ func (c *cluster) start(backend secrets.Backend) *replica {
 	if err != nil {
 		t.Fatal(err)
 	}
-	records := redisstore.New(rdb, c.prefix)
-	changes := watch.NewRedisLog(rdb, c.prefix, 10000)
+	var records store.Store = redisstore.New(rdb, c.prefix)
+	var changes watch.Log = watch.NewRedisLog(rdb, c.prefix, 10000)
+	if c.dynamo != nil {
+		records = dynamostore.New(*c.dynamo)
+		changes = dynamolog.New(*c.dynamo, dynamolog.Options{})
+	}
 	hub := watch.NewHub(changes, c.log, 64)
 	read, write := server.New(server.Deps{Store: records, Keys: keys, Changes: changes, Feed: hub, Log: c.log, ExtraTLDs: []string{"test"}})
 	srv, err := grpcserver.New(c.log, grpcserver.Config{Listen: "127.0.0.1:0"})
