@@ -188,6 +188,8 @@ func TestReferencedObjectsExist(t *testing.T) {
 		"cert-manager":             {"portico-kek", "portico-acme-account"},
 		"cluster-issuer-low-ports": {"portico-api-tls"},
 		"dynamodb":                 {"edge-portico-gateway-tls", "edge-portico-certstore-tls", "edge-portico-notary-tls", "edge-portico-controlapi-tls"},
+		"wildcards":                {"edge-portico-gateway-tls", "edge-portico-certstore-tls", "edge-portico-notary-tls", "edge-portico-controlapi-tls"},
+		"wildcards-route53":        {"edge-portico-gateway-tls", "edge-portico-certstore-tls", "edge-portico-notary-tls", "edge-portico-controlapi-tls", "portico-route53"},
 	}
 	for _, v := range valueSets(t) {
 		t.Run(v.name, func(t *testing.T) {
@@ -227,6 +229,14 @@ func TestReferencedObjectsExist(t *testing.T) {
 						used[e.ValueFrom.SecretKeyRef.Name] = true
 						if !secrets[e.ValueFrom.SecretKeyRef.Name] {
 							t.Errorf("%s reads %s from Secret %s, which nobody provides", w.Name, e.Name, e.ValueFrom.SecretKeyRef.Name)
+						}
+					}
+				}
+				for _, e := range mainContainer(t, w).EnvFrom {
+					if e.SecretRef != nil {
+						used[e.SecretRef.Name] = true
+						if !secrets[e.SecretRef.Name] {
+							t.Errorf("%s takes its environment from Secret %s, which nobody provides", w.Name, e.SecretRef.Name)
 						}
 					}
 				}

@@ -22,6 +22,9 @@ edge-addresses: {{ join "," . | quote }}
 {{- with $edge.cnameTarget }}
 edge-cname: {{ . | quote }}
 {{- end }}
+{{- with .root.Values.delegation.zone }}
+delegation-zone: {{ . | quote }}
+{{- end }}
 {{- with $v.corsAllowedOrigins }}
 cors-allowed-origins: {{ join "," . | quote }}
 {{- end }}

@@ -32,6 +32,27 @@ edge-addresses: {{ join "," . | quote }}
 {{- with $edge.cnameTarget }}
 edge-cname: {{ . | quote }}
 {{- end }}
+{{- with .root.Values.delegation }}
+{{- if .zone }}
+delegation-zone: {{ .zone | quote }}
+delegation-writer: {{ .writer | quote }}
+{{- if eq .writer "builtin" }}
+{{- if not .nameservers }}
+{{- fail "delegation.nameservers: the built-in DNS server needs the zone's NS names (as the parent zone delegates to them)" }}
+{{- end }}
+delegation-nameservers: {{ join "," .nameservers | quote }}
+delegation-dns-listen: {{ printf ":%v" .dns.port | quote }}
+delegation-ttl: {{ .ttl | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Whether the notary runs the built-in DNS server of the delegation zone. */}}
+{{- define "portico.delegationDNS" -}}
+{{- with .root.Values.delegation -}}
+{{- if and .zone (eq .writer "builtin") -}}true{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "portico.notaryEnv" -}}
@@ -43,6 +64,16 @@ edge-cname: {{ . | quote }}
     secretKeyRef:
       name: {{ .hmac.existingSecret }}
       key: {{ .hmac.key }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The lego DNS provider's credentials, as its own environment variables. */}}
+{{- define "portico.notaryEnvFrom" -}}
+{{- with .root.Values.delegation }}
+{{- if and .zone (ne .writer "builtin") .lego.envSecret }}
+- secretRef:
+    name: {{ .lego.envSecret }}
 {{- end }}
 {{- end }}
 {{- end -}}

@@ -1,8 +1,10 @@
 {{/*
 The pod template every workload uses. dict:
   root, component
-  ports:   list of dicts {name, port, hostPort (optional)} the container listens on
+  ports:   list of dicts {name, port, hostPort (optional), protocol (optional, TCP)} the
+           container listens on
   env:     YAML list of extra EnvVars (the secrets), may be empty
+  envFrom: YAML list of EnvFromSources, may be empty
   volumes: YAML list of extra volumes, mounts: YAML list of their mounts
   config:  the rendered config file, hashed into an annotation so a change rolls the pods
 */}}
@@ -87,7 +89,7 @@ spec:
         {{- range .ports }}
         - name: {{ .name }}
           containerPort: {{ .port }}
-          protocol: TCP
+          protocol: {{ default "TCP" .protocol }}
           {{- if .hostPort }}
           hostPort: {{ .hostPort }}
           {{- end }}
@@ -101,6 +103,10 @@ spec:
         {{- with $env }}
         {{- . | nindent 8 }}
         {{- end }}
+      {{- with trim (default "" .envFrom) }}
+      envFrom:
+        {{- . | nindent 8 }}
+      {{- end }}
       # Readiness follows the component's dependencies (Redis, certstore); liveness asks
       # for the "liveness" health service, which is SERVING while the process runs, so
       # an outage elsewhere takes pods out of rotation without restarting them.
