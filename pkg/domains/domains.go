@@ -8,8 +8,8 @@
 // a domain whose NextAttemptAt has come is listed by DueDomains, so nothing is lost while the
 // notary is down.
 //
-// Implementations live in sub-packages (memstore, redisstore) and all pass the contract
-// suite in storetest.
+// Implementations live in sub-packages (memstore, redisstore, dynamostore) and all pass
+// the contract suite in storetest.
 package domains
 
 import (

@@ -1,6 +1,6 @@
 // Package store is certstore's record storage: certificate records, routes and the
 // expiry index, behind one interface with a written contract. Implementations live in
-// sub-packages (memstore, redisstore; DynamoDB later) and all run the one contract suite
+// sub-packages (memstore, redisstore, dynamostore) and all run the one contract suite
 // in storetest.
 //
 // The interface carries no Redis (or other backend) types. Private keys are not stored

@@ -2,8 +2,9 @@
 // cell rate algorithm (GCRA, a token bucket without a background refill) keyed by a
 // string such as "create:<tenant>".
 //
-// Implementations: redislimiter (shared by every controlapi replica, the production
-// one) and memlimiter (one process, for unit tests). Both pass limitertest.Run.
+// Implementations: redislimiter and dynamolimiter (shared by every controlapi replica,
+// the production ones, on the store -store chose) and memlimiter (one process, for unit
+// tests). All pass limitertest.Run.
 //
 // The contract:
 //   - A Limit allows Burst events at once, then one event every Period/Rate.

@@ -12,7 +12,8 @@
 //   - Delete removes it; deleting a missing entry is not an error.
 //   - Every method honours ctx and is safe for concurrent use by many processes.
 //
-// Implementations: memchallenges and redischallenges, both running challengetest.
+// Implementations: memchallenges, redischallenges and dynamochallenges, all running
+// challengetest.
 //
 // # What the handler serves
 //

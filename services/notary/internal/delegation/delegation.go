@@ -27,8 +27,8 @@
 //   - Labels are lowercase DNS labels (the server lowercases the question before asking).
 //   - Every method honours ctx and is safe for concurrent use by many processes.
 //
-// Implementations: memdelegation (tests) and redisdelegation, both running the contract
-// suite in delegationtest.
+// Implementations: memdelegation (tests), redisdelegation and dynamodelegation, all
+// running the contract suite in delegationtest.
 package delegation
 
 import (

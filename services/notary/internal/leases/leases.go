@@ -17,7 +17,8 @@
 //   - Every method honours ctx and is safe for concurrent use by many processes.
 //
 // Implementations: memlease (one process, tests), redislease (Redis SET NX PX and Lua
-// compare-token scripts). Both run the contract suite in leasetest.
+// compare-token scripts), dynamolease (DynamoDB conditional writes that check the expiry).
+// All run the contract suite in leasetest.
 package leases
 
 import (

@@ -1,5 +1,5 @@
 // Package storetest is the contract suite of store.Store: one set of tests that every
-// implementation runs (memstore, redisstore, and later DynamoDB), so they behave the same.
+// implementation runs (memstore, redisstore, dynamostore), so they behave the same.
 package storetest
 
 import (

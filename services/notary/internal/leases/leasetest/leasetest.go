@@ -1,5 +1,5 @@
-// Package leasetest is the contract suite every leases.Store runs (memory, Redis, and
-// DynamoDB later): one test body for all.
+// Package leasetest is the contract suite every leases.Store runs (memory, Redis,
+// DynamoDB): one test body for all.
 //
 //	func TestContract(t *testing.T) {
 //		leasetest.Run(t, func(t *testing.T) leases.Store { return newStoreForTest(t) })
