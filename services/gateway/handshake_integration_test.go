@@ -159,6 +159,10 @@ func TestCertstoreStoppedCachedNamesServe(t *testing.T) {
 	if gw.readyz() != 200 {
 		t.Error("not ready with a warm cache and certstore stopped")
 	}
+	// Port 80 cannot tell an unknown host from an unreachable certstore: 503, not 404.
+	if code, body, h := do(t, gw.plainClient(), "GET", "http://uncached.example.com/", nil); code != 503 || h.Get("Retry-After") == "" {
+		t.Errorf("plain HTTP for an uncached host with certstore stopped: %d %q, want 503 with Retry-After", code, body)
+	}
 
 	cs.start()
 	deadline := time.Now().Add(10 * time.Second)
