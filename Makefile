@@ -123,7 +123,7 @@ dynalite: ## Install dynalite (npm, pinned) into bin/dynalite when missing or st
 	@scripts/ensure-dynalite.sh "$(DYNALITE_DIR)"
 
 .PHONY: test
-test: check-generate lint build-alone redis dynalite chart-lint ## Everything CI runs: generated code, lint, module builds, all tests.
+test: check-generate check-docs lint build-alone redis dynalite chart-lint ## Everything CI runs: generated code, docs, lint, module builds, all tests.
 	@for m in $(MODULES); do \
 		echo "== go test $$m"; \
 		(cd $$m && go test -race $(GO_TEST_FLAGS) ./...); \
