@@ -6,7 +6,6 @@ require (
 	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/pires/go-proxyproto v0.15.0
 	github.com/portico-dev/portico/pkg v0.0.0
-	github.com/portico-dev/portico/test/e2e v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	go.uber.org/zap v1.28.0
 	golang.org/x/net v0.62.0
@@ -37,6 +36,3 @@ require (
 // The shared module lives in this repository; builds without go.work (GOWORK=off, the
 // Dockerfiles) find it here.
 replace github.com/portico-dev/portico/pkg => ../../pkg
-
-// Integration tests start the real certstore with the e2e process helpers.
-replace github.com/portico-dev/portico/test/e2e => ../../test/e2e

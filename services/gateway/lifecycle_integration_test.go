@@ -13,8 +13,8 @@ import (
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	proc "github.com/portico-dev/portico/services/gateway/internal/proctest"
 	"github.com/portico-dev/portico/services/gateway/internal/testpki"
-	"github.com/portico-dev/portico/test/e2e/proc"
 )
 
 // TestReadiness: ready once the Watch stream to certstore is up (well under a second

@@ -24,8 +24,8 @@ import (
 	"github.com/portico-dev/portico/pkg/mtls"
 	"github.com/portico-dev/portico/pkg/mtls/mtlstest"
 	"github.com/portico-dev/portico/pkg/redisconn/redistest"
+	proc "github.com/portico-dev/portico/services/gateway/internal/proctest"
 	"github.com/portico-dev/portico/services/gateway/internal/testpki"
-	"github.com/portico-dev/portico/test/e2e/proc"
 )
 
 // This file is the integration harness: the real certstore binary (built from
