@@ -258,3 +258,26 @@ type Store interface {
 	TenantStore
 	DomainStore
 }
+
+// fencingEpochShift makes room below a domain's creation time for its versions.
+const fencingEpochShift = 20
+
+// FencingToken is the token every certstore write for d carries (the notary's puts and
+// deletes, controlapi's deletes): it grows with d's Version, and a record created later
+// (a hostname deleted and claimed again) starts above every token of the earlier one,
+// because its creation time in milliseconds fills the high bits. certstore keeps a
+// deleted certificate's token for a while, so a token that restarted at 1 with a
+// re-created record would be refused. Tokens exceed 2^53: stores compare them exactly.
+func (d Domain) FencingToken() int64 {
+	var epoch int64
+	if !d.CreatedAt.IsZero() && d.CreatedAt.UnixMilli() > 0 {
+		epoch = d.CreatedAt.UnixMilli() << fencingEpochShift
+	}
+	return epoch + d.Version
+}
+
+// OwnsFencingToken reports whether token was issued during d's lifetime (by this record,
+// not by an earlier record of the same hostname).
+func (d Domain) OwnsFencingToken(token int64) bool {
+	return token >= Domain{CreatedAt: d.CreatedAt}.FencingToken()
+}

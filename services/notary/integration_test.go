@@ -19,7 +19,6 @@ import (
 	certstorev1 "github.com/portico-dev/portico/pkg/gen/portico/certstore/v1"
 	controlv1 "github.com/portico-dev/portico/pkg/gen/portico/control/v1"
 	notaryv1 "github.com/portico-dev/portico/pkg/gen/portico/notary/v1"
-	"github.com/portico-dev/portico/services/notary/internal/lifecycle"
 )
 
 // TestIssuance: with Pebble's default chaos on, a domain goes from PENDING_VERIFICATION
@@ -313,7 +312,7 @@ func TestAdoptsWhatADeadHolderStored(t *testing.T) {
 	chain, key, serial := selfIssued(t, "shop.theta.test")
 	writes := certstorev1.NewCertWriteServiceClient(s.certstoreConn(t))
 	if _, err := writes.PutCertificate(t.Context(), &certstorev1.PutCertificateRequest{
-		Hostname: "shop.theta.test", CertificateChain: chain, PrivateKey: key, FencingToken: lifecycle.FencingToken(d),
+		Hostname: "shop.theta.test", CertificateChain: chain, PrivateKey: key, FencingToken: d.FencingToken(),
 	}); err != nil {
 		t.Fatal(err)
 	}

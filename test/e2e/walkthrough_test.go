@@ -27,6 +27,7 @@ import (
 type localStack struct {
 	dir                       string
 	controlAPI, dnsManagement string
+	controlAPIAdmin           string
 	gatewayHTTP, gatewayHTTPS string
 	adminKey                  string
 	rootFile                  string
@@ -93,6 +94,7 @@ func startLocalStack(t *testing.T, store string) localStack {
 	})
 
 	s.controlAPI = "http://" + addrs["controlapi-http"]
+	s.controlAPIAdmin = "http://" + addrs["controlapi-admin"]
 	s.dnsManagement = "http://" + addrs["dns-management"]
 	s.gatewayHTTP, s.gatewayHTTPS = addrs["gateway-http"], addrs["gateway-https"]
 	s.rootFile = filepath.Join(s.dir, "pebble-root.pem")
@@ -168,6 +170,17 @@ func TestWalkthrough(t *testing.T) {
 	}
 	if !strings.Contains(res.RefusedAfterDelete.Error(), "unrecognized name") {
 		t.Fatalf("after delete the handshake failed for another reason: %v", res.RefusedAfterDelete)
+	}
+	// controlapi removed the route and the certificate itself (its fencing token is
+	// accepted by certstore), rather than leaving the deletion to the notary.
+	metrics := httpText(t, s.controlAPIAdmin+"/metrics")
+	for _, want := range []string{
+		`portico_controlapi_handoffs_total{call="delete_route",result="ok"} 1`,
+		`portico_controlapi_handoffs_total{call="delete_certificate",result="ok"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("controlapi metrics lack %s:\n%s", want, grepLines(metrics, "handoffs"))
+		}
 	}
 
 	// A second domain of the same tenant for the edge's rules.
@@ -261,6 +274,27 @@ func TestWalkthrough(t *testing.T) {
 }
 
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+func httpText(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func grepLines(text, substr string) string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		if strings.Contains(line, substr) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
+}
 
 type apiClient struct{ base, key string }
 

@@ -521,7 +521,7 @@ func (s *Service) removeFromEdge(ctx context.Context, d domains.Domain) bool {
 		if !ownsCertificate {
 			continue
 		}
-		_, err = s.cfg.Certstore.DeleteCertificate(cctx, &certstorev1.DeleteCertificateRequest{Hostname: name, FencingToken: d.Version})
+		_, err = s.cfg.Certstore.DeleteCertificate(cctx, &certstorev1.DeleteCertificateRequest{Hostname: name, FencingToken: d.FencingToken()})
 		if err != nil && !errkind.Is(errkind.FromGRPC(err), errkind.NotFound) {
 			s.handoffs.WithLabelValues("delete_certificate", "fallback").Inc()
 			s.log.Warn("certstore did not remove the certificate; the notary finishes the deletion", logging.Hostname(name), zap.Error(err))

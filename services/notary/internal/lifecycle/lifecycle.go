@@ -348,28 +348,6 @@ func RenewTime(notBefore, notAfter time.Time, window *Window, draw float64) time
 	return notAfter.Add(-share).Add(-time.Duration(float64(lifetime) / 20 * draw))
 }
 
-// fencingEpochShift makes room below a domain's creation time for its versions.
-const fencingEpochShift = 20
-
-// FencingToken is the token the notary sends with certstore writes for d: it grows with
-// d's Version, and a domain created later (a hostname deleted and claimed again) starts
-// above every token of the earlier one, because its creation time (in milliseconds)
-// fills the high bits. certstore keeps a deleted certificate's token for a while, so a
-// token that restarted at 1 with a re-created record would be refused.
-func FencingToken(d domains.Domain) int64 {
-	var epoch int64
-	if !d.CreatedAt.IsZero() && d.CreatedAt.UnixMilli() > 0 {
-		epoch = d.CreatedAt.UnixMilli() << fencingEpochShift
-	}
-	return epoch + d.Version
-}
-
-// OwnsFencingToken reports whether token was issued for the lifetime of d (by this
-// record, not by an earlier record of the same hostname).
-func OwnsFencingToken(d domains.Domain, token int64) bool {
-	return token >= FencingToken(domains.Domain{CreatedAt: d.CreatedAt})
-}
-
 // Next is the transition function: given the persisted domain d, the event ev and the
 // time now, it returns the record to persist and the next effect. See docs/lifecycle.md.
 func Next(d domains.Domain, ev Event, now time.Time, policy Policy) Decision {

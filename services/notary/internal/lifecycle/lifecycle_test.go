@@ -896,22 +896,3 @@ func TestRenewTime(t *testing.T) {
 		})
 	}
 }
-
-func TestFencingToken(t *testing.T) {
-	first := pending()
-	first.Version = 900
-	again := pending()
-	again.CreatedAt = first.CreatedAt.Add(time.Millisecond) // the hostname deleted and claimed again
-	again.Version = 1
-	if lifecycle.FencingToken(again) <= lifecycle.FencingToken(first) {
-		t.Errorf("a re-created domain's token %d is not above the old one's %d", lifecycle.FencingToken(again), lifecycle.FencingToken(first))
-	}
-	next := first
-	next.Version++
-	if lifecycle.FencingToken(next) != lifecycle.FencingToken(first)+1 {
-		t.Error("the token does not follow the version")
-	}
-	if !lifecycle.OwnsFencingToken(first, lifecycle.FencingToken(next)) || lifecycle.OwnsFencingToken(again, lifecycle.FencingToken(first)) {
-		t.Error("OwnsFencingToken does not tell this record's tokens from an earlier record's")
-	}
-}

@@ -534,7 +534,7 @@ func (w *Worker) order(ctx context.Context, d domains.Domain, renewal bool) life
 	w.Metrics.ordersStarted.WithLabelValues(kind).Inc()
 	octx, cancel := context.WithTimeout(ctx, w.cfg.OrderTimeout)
 	defer cancel()
-	w.Log.Info("ordering a certificate", logging.Hostname(d.Hostname), logging.TenantID(d.TenantID), zap.String("kind", kind), zap.Int64("fencing_token", lifecycle.FencingToken(d)))
+	w.Log.Info("ordering a certificate", logging.Hostname(d.Hostname), logging.TenantID(d.TenantID), zap.String("kind", kind), zap.Int64("fencing_token", d.FencingToken()))
 	cert, err := w.CA.Obtain(octx, delegation.Names(d), replaces)
 	if err != nil {
 		out := acmeclient.Classify(err)
@@ -579,7 +579,7 @@ func (w *Worker) put(ctx context.Context, d domains.Domain, cert acmeclient.Cert
 func (w *Worker) putOne(ctx context.Context, name string, d domains.Domain, cert acmeclient.Certificate, renewAt time.Time) error {
 	req := &certstorev1.PutCertificateRequest{
 		Hostname: name, CertificateChain: cert.Chain, PrivateKey: cert.Key,
-		FencingToken: lifecycle.FencingToken(d), RenewTime: timestamppb.New(renewAt),
+		FencingToken: d.FencingToken(), RenewTime: timestamppb.New(renewAt),
 	}
 	var err error
 	for attempt := range 4 {
@@ -642,7 +642,7 @@ func (w *Worker) storedCertificate(ctx context.Context, host string) (*storedCer
 // recording it. The certificate must cover host, be newer than the one the record
 // knows, and have most of its life ahead.
 func (w *Worker) adopt(ctx context.Context, d domains.Domain, stored *storedCert, renewal bool) (lifecycle.Event, bool) {
-	if stored == nil || !lifecycle.OwnsFencingToken(d, stored.fencingToken) {
+	if stored == nil || !d.OwnsFencingToken(stored.fencingToken) {
 		return lifecycle.Event{}, false
 	}
 	leaf, now := stored.leaf, w.Now()
@@ -754,7 +754,7 @@ func (w *Worker) cleanup(ctx context.Context, d domains.Domain) lifecycle.Event 
 		if d.CoveredBy != "" { // a covered domain owns no certificate: the wildcard's stays
 			continue
 		}
-		_, err = w.Certs.DeleteCertificate(ctx, &certstorev1.DeleteCertificateRequest{Hostname: name, FencingToken: lifecycle.FencingToken(d)})
+		_, err = w.Certs.DeleteCertificate(ctx, &certstorev1.DeleteCertificateRequest{Hostname: name, FencingToken: d.FencingToken()})
 		if err = errkind.FromGRPC(err); err != nil && !errkind.Is(err, errkind.NotFound) {
 			return indeterminate(err)
 		}

@@ -67,13 +67,23 @@ const (
 	fFence    = "fence"
 )
 
+// fenceLua compares fencing tokens exactly. They are int64 (the notary's exceed 2^53,
+// see domains.Domain.FencingToken) and Lua numbers are doubles, which would make tokens
+// a few versions apart equal; so they are compared as decimal strings (non-negative, no
+// leading zeros: the shorter is smaller, equal lengths compare as text).
+const fenceLua = `
+local function below(a, b)
+  if #a ~= #b then return #a < #b end
+  return a < b
+end
+`
+
 // putScript switches a record to a new version. KEYS[1] the record; ARGV fence, chain,
 // key ref, not_after ms, renew ms. Returns {-1} for a stale token, otherwise {version,
 // replaced key ref or ""}.
-var putScript = redis.NewScript(`
+var putScript = redis.NewScript(fenceLua + `
 local cur = redis.call('HMGET', KEYS[1], 'fence', 'version', 'key')
-local fence = tonumber(ARGV[1])
-if cur[1] and tonumber(cur[1]) > fence then return {-1} end
+if cur[1] and below(ARGV[1], cur[1]) then return {-1} end
 local version = (tonumber(cur[2]) or 0) + 1
 redis.call('PERSIST', KEYS[1])
 redis.call('HSET', KEYS[1], 'chain', ARGV[2], 'key', ARGV[3], 'not_after', ARGV[4], 'renew', ARGV[5], 'version', version, 'fence', ARGV[1])
@@ -82,13 +92,12 @@ return {version, cur[3] or ''}
 
 // deleteScript removes a record, keeping a tombstone. KEYS[1] the record; ARGV fence,
 // tombstone TTL ms. Returns {0} not found, {-1} stale, {1, key ref}.
-var deleteScript = redis.NewScript(`
+var deleteScript = redis.NewScript(fenceLua + `
 local cur = redis.call('HMGET', KEYS[1], 'fence', 'key')
 if not cur[2] then return {0} end
-local fence = tonumber(ARGV[1])
-if tonumber(cur[1]) > fence then return {-1} end
+if below(ARGV[1], cur[1]) then return {-1} end
 redis.call('HDEL', KEYS[1], 'chain', 'key', 'not_after', 'renew')
-if fence > tonumber(cur[1]) then redis.call('HSET', KEYS[1], 'fence', ARGV[1]) end
+if below(cur[1], ARGV[1]) then redis.call('HSET', KEYS[1], 'fence', ARGV[1]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return {1, cur[2]}
 `)

@@ -27,6 +27,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"PutGetRoundTrip", testPutGetRoundTrip},
 		{"VersionsGrowAndReplacedKeyReturned", testVersions},
 		{"Fencing", testFencing},
+		{"FencingBeyondFloatPrecision", testFencingBeyondFloatPrecision},
 		{"DeleteKeepsTombstone", testDelete},
 		{"SwapKeyRef", testSwapKeyRef},
 		{"Routes", testRoutes},
@@ -170,6 +171,28 @@ func testFencing(t *testing.T, s store.Store) {
 				t.Fatalf("stored key ref %q, want key-%s", got.KeyRef, tc.wantTag)
 			}
 		})
+	}
+}
+
+// testFencingBeyondFloatPrecision uses tokens the size the notary sends (a creation time
+// in milliseconds shifted left by 20, plus the version: about 2^60), where neighbouring
+// tokens are the same float64. A store comparing them as doubles lets a stale writer in.
+func testFencingBeyondFloatPrecision(t *testing.T, s store.Store) {
+	name := "big.example.com"
+	const high = int64(1793102400000) << 20 // 2026-10-26 in ms, shifted as the notary does
+	mustPut(t, s, cert(name, "a", high+7, base))
+	if _, _, err := s.PutCertificate(t.Context(), cert(name, "stale", high+6, base)); !errors.Is(err, store.ErrStaleFencing) {
+		t.Fatalf("put with token high+6 over high+7: err = %v, want ErrStaleFencing", err)
+	}
+	if _, err := s.DeleteCertificate(t.Context(), name, high+6); !errors.Is(err, store.ErrStaleFencing) {
+		t.Fatalf("delete with token high+6 over high+7: err = %v, want ErrStaleFencing", err)
+	}
+	mustPut(t, s, cert(name, "b", high+8, base))
+	if _, err := s.DeleteCertificate(t.Context(), name, high+9); err != nil {
+		t.Fatalf("delete with a newer token: %v", err)
+	}
+	if _, _, err := s.PutCertificate(t.Context(), cert(name, "late", high+8, base)); !errors.Is(err, store.ErrStaleFencing) {
+		t.Fatalf("put with token high+8 after a delete at high+9: err = %v, want ErrStaleFencing", err)
 	}
 }
 
