@@ -13,7 +13,7 @@ import (
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	proc "github.com/portico-dev/portico/services/gateway/internal/proctest"
+	proc "github.com/portico-dev/portico/pkg/proctest"
 	"github.com/portico-dev/portico/services/gateway/internal/testpki"
 )
 

@@ -24,7 +24,7 @@ import (
 	"github.com/portico-dev/portico/pkg/mtls"
 	"github.com/portico-dev/portico/pkg/mtls/mtlstest"
 	"github.com/portico-dev/portico/pkg/redisconn/redistest"
-	proc "github.com/portico-dev/portico/services/gateway/internal/proctest"
+	proc "github.com/portico-dev/portico/pkg/proctest"
 	"github.com/portico-dev/portico/services/gateway/internal/testpki"
 )
 

@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,6 +29,7 @@ import (
 	"github.com/portico-dev/portico/pkg/domains/redisstore"
 	certstorev1 "github.com/portico-dev/portico/pkg/gen/portico/certstore/v1"
 	notaryv1 "github.com/portico-dev/portico/pkg/gen/portico/notary/v1"
+	"github.com/portico-dev/portico/pkg/proctest"
 	"github.com/portico-dev/portico/pkg/redisconn/redistest"
 	"github.com/portico-dev/portico/services/notary/internal/dnstest"
 )
@@ -40,41 +40,10 @@ import (
 // their own. They play controlapi by writing domain records with redisstore and calling
 // NotaryService.
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
-
-// binaries builds notary, certstore and gateway once per test binary.
+// binaries builds the notary and certstore once per test binary.
 func binaries(t *testing.T) (notary, certstore string) {
 	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "notary-it-bin-")
-		if buildErr != nil {
-			return
-		}
-		for name, dir := range map[string]string{"notary": ".", "certstore": "../certstore", "gateway": "../gateway"} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, name), ".")
-			cmd.Dir = dir
-			if out, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("build %s: %v\n%s", name, err, out)
-				return
-			}
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(buildDir, "notary"), filepath.Join(buildDir, "certstore")
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
-	os.Exit(code)
+	return proctest.Build(t, "notary"), proctest.Build(t, "certstore")
 }
 
 func freeAddr(t *testing.T) string {

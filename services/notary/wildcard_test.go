@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -27,6 +26,7 @@ import (
 	certstorev1 "github.com/portico-dev/portico/pkg/gen/portico/certstore/v1"
 	controlv1 "github.com/portico-dev/portico/pkg/gen/portico/control/v1"
 	notaryv1 "github.com/portico-dev/portico/pkg/gen/portico/notary/v1"
+	"github.com/portico-dev/portico/pkg/proctest"
 )
 
 // The wildcard tests run the whole DNS-01 path on loopback: Pebble asks the resolver
@@ -95,8 +95,7 @@ type gateway struct {
 // gatewayBin is the gateway binary built with the others.
 func gatewayBin(t *testing.T) string {
 	t.Helper()
-	binaries(t)
-	return filepath.Join(buildDir, "gateway")
+	return proctest.Build(t, "gateway")
 }
 
 func (s *stack) startGateway() *gateway {

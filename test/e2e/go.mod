@@ -5,7 +5,6 @@ go 1.26.0
 require (
 	github.com/portico-dev/portico/examples v0.0.0-00010101000000-000000000000
 	github.com/portico-dev/portico/pkg v0.0.0
-	google.golang.org/grpc v1.85.0
 )
 
 require (
@@ -16,6 +15,7 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261019180522-ce908d29299b // indirect
+	google.golang.org/grpc v1.85.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 

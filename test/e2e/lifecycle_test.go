@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portico-dev/portico/pkg/proctest"
 	"github.com/portico-dev/portico/pkg/redisconn/redistest"
-	"github.com/portico-dev/portico/test/e2e/proc"
 )
 
 // TestServicesStartServeAndStop starts the four binaries wired to each other, waits until
@@ -17,36 +17,36 @@ import (
 func TestServicesStartServeAndStop(t *testing.T) {
 	_, prefix := redistest.New(t)
 	redis := []string{"-redis-addr", redistest.Addr(), "-redis-key-prefix", prefix}
-	certstoreAddr := proc.FreeAddr(t)
+	certstoreAddr := proctest.FreeAddr(t)
 
 	type service struct {
 		name   string
 		health string // where health is asked
 		args   []string
 	}
-	notaryAddr := proc.FreeAddr(t)
-	gatewayHealth := proc.FreeAddr(t)
+	notaryAddr := proctest.FreeAddr(t)
+	gatewayHealth := proctest.FreeAddr(t)
 	services := []service{
-		{"certstore", certstoreAddr, append([]string{"-listen", certstoreAddr, "-admin-listen", proc.FreeAddr(t),
+		{"certstore", certstoreAddr, append([]string{"-listen", certstoreAddr, "-admin-listen", proctest.FreeAddr(t),
 			"-kek-file", filepath.Join(t.TempDir(), "kek"), "-kek-create"}, redis...)},
-		{"notary", notaryAddr, append([]string{"-listen", notaryAddr, "-admin-listen", proc.FreeAddr(t),
-			"-http-listen", proc.FreeAddr(t), "-certstore-addr", certstoreAddr, "-edge-cname", "edge.portico.example.net"}, redis...)},
+		{"notary", notaryAddr, append([]string{"-listen", notaryAddr, "-admin-listen", proctest.FreeAddr(t),
+			"-http-listen", proctest.FreeAddr(t), "-certstore-addr", certstoreAddr, "-edge-cname", "edge.portico.example.net"}, redis...)},
 		{"controlapi", "", nil},
-		{"gateway", gatewayHealth, []string{"-health-listen", gatewayHealth, "-admin-listen", proc.FreeAddr(t),
-			"-http-listen", proc.FreeAddr(t), "-https-listen", proc.FreeAddr(t), "-certstore-addr", certstoreAddr}},
+		{"gateway", gatewayHealth, []string{"-health-listen", gatewayHealth, "-admin-listen", proctest.FreeAddr(t),
+			"-http-listen", proctest.FreeAddr(t), "-https-listen", proctest.FreeAddr(t), "-certstore-addr", certstoreAddr}},
 	}
-	controlAddr := proc.FreeAddr(t)
+	controlAddr := proctest.FreeAddr(t)
 	services[2].health = controlAddr
-	services[2].args = append([]string{"-listen", controlAddr, "-http-listen", proc.FreeAddr(t), "-admin-listen", proc.FreeAddr(t),
+	services[2].args = append([]string{"-listen", controlAddr, "-http-listen", proctest.FreeAddr(t), "-admin-listen", proctest.FreeAddr(t),
 		"-notary-addr", notaryAddr, "-certstore-addr", certstoreAddr, "-edge-cname", "edge.portico.example.net"}, redis...)
 
-	running := make([]*proc.Process, len(services))
+	running := make([]*proctest.Process, len(services))
 	for i, s := range services {
-		running[i] = proc.Start(t, s.name, proc.Build(t, s.name), nil, s.args...)
+		running[i] = proctest.Start(t, s.name, proctest.Build(t, s.name), nil, s.args...)
 	}
 	for i, s := range services {
 		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-		err := proc.WaitServing(ctx, running[i], s.health)
+		err := proctest.WaitServing(ctx, running[i], s.health)
 		cancel()
 		if err != nil {
 			t.Fatal(err)

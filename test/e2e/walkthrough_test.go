@@ -11,15 +11,14 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/portico-dev/portico/examples/walkthrough"
+	"github.com/portico-dev/portico/pkg/proctest"
 	"github.com/portico-dev/portico/pkg/redisconn/redistest"
-	"github.com/portico-dev/portico/test/e2e/proc"
 )
 
 // localStack is the system `make run` starts, started by the same program (runlocal)
@@ -40,17 +39,13 @@ func startLocalStack(t *testing.T, store string) localStack {
 	t.Helper()
 	bin := t.TempDir()
 	for _, s := range []string{"certstore", "notary", "controlapi", "gateway"} {
-		link(t, proc.Build(t, s), filepath.Join(bin, "portico-"+s))
+		link(t, proctest.Build(t, s), filepath.Join(bin, "portico-"+s))
 	}
 	for _, e := range []struct{ name, pkg string }{{"portico-example-upstream", "./upstream"}, {"portico-runlocal", "./runlocal"}} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, e.name), e.pkg)
-		cmd.Dir = filepath.Join(proc.RepoRoot(), "examples")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", e.pkg, err, out)
-		}
+		link(t, proctest.BuildPackage(t, "examples", e.pkg, e.name), filepath.Join(bin, e.name))
 	}
 	for _, tool := range []string{"pebble", "pebble-challtestsrv"} {
-		p := filepath.Join(proc.RepoRoot(), "bin", tool)
+		p := filepath.Join(proctest.RepoRoot(), "bin", tool)
 		if _, err := os.Stat(p); err != nil {
 			t.Fatalf("%s is not installed in bin/: run `make tools` (%v)", tool, err)
 		}
@@ -63,19 +58,19 @@ func startLocalStack(t *testing.T, store string) localStack {
 	for _, name := range []string{"dns", "dns-management", "acme", "acme-management", "certstore", "certstore-admin",
 		"notary", "notary-admin", "notary-http", "controlapi-grpc", "controlapi-http", "controlapi-admin",
 		"gateway-http", "gateway-https", "gateway-admin", "gateway-health", "upstream"} {
-		addrs[name] = proc.FreeAddr(t)
+		addrs[name] = proctest.FreeAddr(t)
 	}
 	redisAddr := redistest.Addr()
 	if store == "dynamodb" {
 		redisAddr = "127.0.0.1:1" // nothing may use Redis
-		addrs["dynamodb"] = proc.FreeAddr(t)
+		addrs["dynamodb"] = proctest.FreeAddr(t)
 	}
 	args := []string{"-bin", bin, "-dir", s.dir, "-redis", redisAddr, "-redis-key-prefix", prefix, "-store", store,
-		"-dynalite", filepath.Join(proc.RepoRoot(), "bin", "dynalite", "run.js")}
+		"-dynalite", filepath.Join(proctest.RepoRoot(), "bin", "dynalite", "run.js")}
 	for name, addr := range addrs {
 		args = append(args, "-"+name, addr)
 	}
-	runlocal := proc.Start(t, "runlocal", filepath.Join(bin, "portico-runlocal"), nil, args...)
+	runlocal := proctest.Start(t, "runlocal", filepath.Join(bin, "portico-runlocal"), nil, args...)
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(runlocal.Log(), "Portico is running.") {
 		if runlocal.Exited() || time.Now().After(deadline) {

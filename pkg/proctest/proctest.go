@@ -1,10 +1,8 @@
-// Package proctest builds Portico's binaries and runs them as real processes for the
-// gateway's integration tests: free loopback ports, a log file per process (printed when
-// the test fails), and a stop that sends SIGTERM and reports how long the exit took.
-//
-// It mirrors test/e2e/proc. A service module cannot import the e2e test module: its
-// image is built from pkg/ and the service alone (see the Dockerfile), where the test
-// module's go.mod does not exist. Moving proc into pkg/ would let both share one copy.
+// Package proctest builds Portico's binaries and runs them as real processes for tests:
+// free loopback ports, a log file per process (printed when the test fails), a stop that
+// sends SIGTERM and reports how long the process took to exit, and a wait for gRPC health.
+// The end-to-end tests, the gateway's integration tests, the notary's and the chart's all
+// use it, so a binary is built and started the same way everywhere.
 package proctest
 
 import (
@@ -30,7 +28,7 @@ import (
 // RepoRoot is the repository's top directory.
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "..")
+	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
 var (
@@ -42,25 +40,33 @@ var (
 // Build compiles services/<name> once per test binary and returns the executable's path.
 func Build(t testing.TB, name string) string {
 	t.Helper()
+	return BuildPackage(t, "services/"+name, ".", name)
+}
+
+// BuildPackage compiles the package pkg of the module in dir (relative to the repository
+// root) once per test binary, as name, and returns the executable's path.
+func BuildPackage(t testing.TB, dir, pkg, name string) string {
+	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	if p, ok := built[name]; ok {
+	key := dir + " " + pkg
+	if p, ok := built[key]; ok {
 		return p
 	}
 	if buildDir == "" {
-		d, err := os.MkdirTemp("", "portico-gateway-test-bin-")
+		d, err := os.MkdirTemp("", "portico-test-bin-")
 		if err != nil {
 			t.Fatal(err)
 		}
 		buildDir = d
 	}
 	out := filepath.Join(buildDir, name)
-	cmd := exec.Command("go", "build", "-o", out, ".")
-	cmd.Dir = filepath.Join(RepoRoot(), "services", name)
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = filepath.Join(RepoRoot(), dir)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", name, err, b)
+		t.Fatalf("build %s in %s: %v\n%s", pkg, dir, err, b)
 	}
-	built[name] = out
+	built[key] = out
 	return out
 }
 
@@ -212,4 +218,18 @@ func WaitServing(ctx context.Context, p *Process, addr string) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// Main runs a test binary's tests and then removes the binaries Build compiled. Call it
+// from TestMain in every package that builds binaries:
+//
+//	func TestMain(m *testing.M) { proctest.Main(m) }
+func Main(m *testing.M) {
+	code := m.Run()
+	buildMu.Lock()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	buildMu.Unlock()
+	os.Exit(code)
 }
