@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -493,5 +494,41 @@ func TestOpenAPIDocument(t *testing.T) {
 	a := h.call("GET", "/openapi.json", "", nil)
 	if a.status != http.StatusOK || a.body["swagger"] != "2.0" || a.body["paths"].(map[string]any)["/v1/domains"] == nil {
 		t.Fatalf("HTTP %d, %.200s", a.status, a.raw)
+	}
+}
+
+// TestDeletingAWildcardWakesWhatItCovered: the subdomains a deleted wildcard served are
+// made due at once, so the notary gets them certificates of their own without waiting
+// for their next scheduled check (up to a day away).
+func TestDeletingAWildcardWakesWhatItCovered(t *testing.T) {
+	certstore := &fakeCertstore{}
+	h := startControlAPI(t, harnessOptions{
+		certstore: serveFake(t, &certWriteServiceDesc, certstore),
+		args:      []string{"-delegation-zone", "acme-delegation.example.net"},
+	})
+	key := h.createTenant("acme")
+	h.createDomain(key, "*.example.com")
+	makeActive(t, h, "*.example.com")
+	for _, host := range []string{"a.example.com", "b.example.com", "own.example.com"} {
+		h.createDomain(key, host)
+		d := makeActive(t, h, host) // due in a day
+		if host != "own.example.com" {
+			d.CoveredBy = "*.example.com"
+			if _, err := h.store.UpdateDomain(t.Context(), d); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	if a := h.call("DELETE", "/v1/domains/*.example.com", key, nil); a.status != http.StatusOK {
+		t.Fatalf("HTTP %d %s", a.status, a.raw)
+	}
+	if _, err := h.store.GetDomain(t.Context(), "*.example.com"); !errors.Is(err, domains.ErrNotFound) {
+		t.Fatalf("the wildcard was not removed: %v", err)
+	}
+	for host, want := range map[string]bool{"a.example.com": true, "b.example.com": true, "own.example.com": false} {
+		if got := h.dueNow(host); got != want {
+			t.Errorf("%s due now = %v, want %v", host, got, want)
+		}
 	}
 }

@@ -479,7 +479,15 @@ func (s *Service) retire(ctx context.Context, d domains.Domain, edge *edgeState)
 	}
 	err = s.store.DeleteDomain(ctx, d.Hostname, d.Version)
 	switch {
-	case err == nil, errors.Is(err, domains.ErrNotFound):
+	case err == nil:
+		if d.Kind != domains.KindExact {
+			// The subdomains this wildcard served need certificates of their own now.
+			if _, err := domains.WakeCovered(ctx, s.store, d.TenantID, d.Hostname, s.now()); err != nil {
+				s.log.Warn("could not wake the domains the removed wildcard covered; they move at their next check", logging.Hostname(d.Hostname), zap.Error(err))
+			}
+		}
+		return true, nil
+	case errors.Is(err, domains.ErrNotFound):
 		return true, nil
 	case errors.Is(err, domains.ErrConflict):
 		s.log.Info("domain changed while being deleted; the notary finishes the deletion", logging.Hostname(d.Hostname))

@@ -337,6 +337,14 @@ func (w *Worker) run(ctx context.Context, d domains.Domain, ev lifecycle.Event, 
 				return d, err
 			}
 			logging.Audit(w.Log, "domain removed", logging.Hostname(d.Hostname), logging.TenantID(d.TenantID))
+			if d.Kind != domains.KindExact {
+				// The subdomains this wildcard served need certificates of their own now.
+				if n, err := domains.WakeCovered(ctx, w.Store, d.TenantID, d.Hostname, w.Now()); err != nil {
+					w.Log.Warn("could not wake the domains the removed wildcard covered; they move at their next check", logging.Hostname(d.Hostname), zap.Error(err))
+				} else if n > 0 {
+					w.Log.Info("woke the domains the removed wildcard covered", logging.Hostname(d.Hostname), zap.Int("domains", n))
+				}
+			}
 			return d, nil
 		}
 		ev = w.perform(ctx, dec.Effect, d)
