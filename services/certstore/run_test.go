@@ -470,3 +470,30 @@ func TestCheckKeyringNamesMissingKEKs(t *testing.T) {
 		t.Fatalf("logged %v, want one error naming KEK %s and old.example.com", errs, oldID)
 	}
 }
+
+// TestWatchAnnouncesItselfAtOnce: a watcher resuming from the current revision gets
+// nothing until the next change, but the stream's headers arrive at once, so it can tell
+// that it is connected (the gateway's readiness).
+func TestWatchAnnouncesItselfAtOnce(t *testing.T) {
+	_, prefix := redistest.New(t)
+	plain := insecure.NewCredentials()
+	addr, _ := startRun(t, plain, "-redis-key-prefix", prefix, "-kek-file", kekFile(t))
+	client := certstorev1.NewCertReadServiceClient(dial(t, addr, plain))
+	first, err := client.Watch(t.Context(), &certstorev1.WatchRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reset, err := first.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	resumed, err := client.Watch(ctx, &certstorev1.WatchRequest{AfterRevision: reset.GetRevision()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := resumed.Header(); err != nil || ctx.Err() != nil {
+		t.Fatalf("headers of a resumed, quiet stream came only with its end (%v, %v)", err, ctx.Err())
+	}
+}

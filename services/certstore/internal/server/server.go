@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/portico-dev/portico/pkg/errkind"
@@ -178,6 +179,12 @@ func routeToProto(r store.Route) *certstorev1.Route {
 
 // Watch streams changes to a gateway.
 func (r *Read) Watch(req *certstorev1.WatchRequest, stream certstorev1.CertReadService_WatchServer) error {
+	// Headers go out at once, so a watcher can tell the stream is established
+	// (stream.Header returns) before the first change, which may be long in coming when
+	// it resumes from a current revision.
+	if err := stream.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
 	err := r.d.Feed.Watch(stream.Context(), req.GetAfterRevision(), func(c watch.Change) error {
 		return stream.Send(&certstorev1.WatchResponse{Revision: c.Revision, Kind: c.Kind, Hostname: c.Name})
 	})
