@@ -23,8 +23,8 @@ import (
 	certstorev1 "github.com/portico-dev/portico/pkg/gen/portico/certstore/v1"
 	"github.com/portico-dev/portico/pkg/mtls"
 	"github.com/portico-dev/portico/pkg/mtls/mtlstest"
-	"github.com/portico-dev/portico/pkg/redisconn/redistest"
 	proc "github.com/portico-dev/portico/pkg/proctest"
+	"github.com/portico-dev/portico/pkg/redisconn/redistest"
 	"github.com/portico-dev/portico/services/gateway/internal/testpki"
 )
 
