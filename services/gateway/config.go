@@ -49,6 +49,7 @@ type Config struct {
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
 	MaxHeaderBytes    int64
+	FastPath          bool
 
 	// Upstream side.
 	UpstreamDialTimeout     time.Duration
@@ -85,6 +86,7 @@ func (c *Config) flagSet() *flag.FlagSet {
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has for the TLS handshake, a PROXY header, and each request's headers")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 120*time.Second, "keep-alive connections idle this long are closed")
 	byteSizeFlag(fs, &c.MaxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block; larger gets 431 (suffixes KiB, MiB)")
+	fs.BoolVar(&c.FastPath, "http1-fast-path", true, "serve HTTP/1.1 clients of the HTTPS listener with the gateway's own keep-alive proxy loop (docs/performance.md); false: net/http serves every request")
 
 	fs.DurationVar(&c.UpstreamDialTimeout, "upstream-dial-timeout", 5*time.Second, "bound on connecting to an upstream (then 502)")
 	fs.DurationVar(&c.UpstreamResponseTimeout, "upstream-response-timeout", 60*time.Second, "bound on waiting for an upstream's response headers (then 504)")

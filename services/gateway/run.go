@@ -87,12 +87,19 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	secure, secureLis, err := listen(cfg, cfg.HTTPSListen, proxies.HTTPS(), log)
+	secureLis, err := net.Listen("tcp", cfg.HTTPSListen)
 	if err != nil {
 		plainLis.Close()
 		return err
 	}
-	secure.TLSConfig = handshake.ServerConfig(selector, cfg.SessionTickets)
+	secureLis = proxyprotocol.Wrap(secureLis, cfg.ProxyProtocolCIDRs, cfg.ReadHeaderTimeout)
+	secure := proxies.NewHTTPSServer(handshake.ServerConfig(selector, cfg.SessionTickets), proxy.ServerConfig{
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    int(cfg.MaxHeaderBytes),
+		FastPath:          cfg.FastPath,
+		ErrorLog:          plain.ErrorLog,
+	})
 
 	log.Info("gateway starting", zap.Stringer("http", plainLis.Addr()), zap.Stringer("https", secureLis.Addr()),
 		zap.Stringer("admin", admin.Addr()), zap.String("certstore", cfg.Certstore.Addr), zap.String("upstream", cfg.Upstream))
@@ -101,7 +108,7 @@ func run(ctx context.Context, args []string) error {
 	g.Go(func() error { return health.Run(ctx) })
 	g.Go(func() error { return admin.Run(ctx) })
 	g.Go(func() error { return httpserver.Run(ctx, plain, plainLis, httpserver.DefaultGrace) })
-	g.Go(func() error { return httpserver.Run(ctx, secure, secureLis, httpserver.DefaultGrace) })
+	g.Go(func() error { return secure.Run(ctx, secureLis, httpserver.DefaultGrace) })
 	return g.Wait()
 }
 

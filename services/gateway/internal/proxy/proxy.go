@@ -80,6 +80,7 @@ type Proxy struct {
 	resolver  Resolver
 	log       *zap.Logger
 	transport *http.Transport
+	fast      *upstreamPool // the fast path's upstream connections
 	buffers   *bufferPool
 	upstream  *httputil.ReverseProxy // to DefaultUpstream
 	notary    *httputil.ReverseProxy
@@ -128,6 +129,7 @@ func New(cfg Config, resolver Resolver, log *zap.Logger, reg prometheus.Register
 			DisableCompression: true,
 		},
 	}
+	p.fast = newUpstreamPool(cfg.DialTimeout, cfg.IdleConnTimeout, cfg.MaxIdleConns)
 	p.overrides, _ = lru.New[string, *httputil.ReverseProxy](1024)
 	// ReverseProxy's own messages (copy errors after the response started) are noise
 	// for an edge: debug level. Failures it hands to ErrorHandler are counted in metrics.
@@ -138,7 +140,10 @@ func New(cfg Config, resolver Resolver, log *zap.Logger, reg prometheus.Register
 }
 
 // Close drops the idle upstream connections.
-func (p *Proxy) Close() { p.transport.CloseIdleConnections() }
+func (p *Proxy) Close() {
+	p.transport.CloseIdleConnections()
+	p.fast.closeAll()
+}
 
 // HTTPS is the handler of the TLS listener.
 func (p *Proxy) HTTPS() http.Handler { return http.HandlerFunc(p.serveHTTPS) }
