@@ -58,7 +58,19 @@ type fastConn struct {
 	// Per connection: who the client is, as the forwarded headers say it.
 	peerHost string
 	trusted  bool
+
+	// Watching for the client leaving while the upstream takes its time (see watch).
+	watchTimer *time.Timer
+	watchDone  chan struct{}
+	upConn     atomic.Pointer[net.TCPConn] // the upstream connection waited on
+	clientGone atomic.Bool
+	peeked     []byte // a byte the watch read from the client (the next request's)
 }
+
+// watchAfter is how long an upstream may take before the fast path starts watching the
+// client connection (a read in the background, as net/http does for every request), so
+// that a client that left cancels its upstream request.
+const watchAfter = 200 * time.Millisecond
 
 // buffers for outbound requests, response heads and upstream reads.
 var fastBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
@@ -441,8 +453,17 @@ func (fc *fastConn) exchange(addr string, out *[]byte) bool {
 	up := getBuffer()
 	defer putBuffer(up)
 	start := time.Now()
+	fc.startWatch()
 	uc, n, err := fc.roundTrip(addr, *out, up, start)
+	fc.stopWatch()
 	m.latency[targetUpstream].Observe(time.Since(start).Seconds())
+	if fc.clientGone.Load() {
+		m.failures[targetUpstream][failureClientGone].Inc()
+		if uc != nil {
+			uc.Close()
+		}
+		return false
+	}
 	if err != nil {
 		m.response(targetUpstream, 0)
 		return fc.upstreamFailed(err)
@@ -469,7 +490,12 @@ func (fc *fastConn) roundTrip(addr string, out []byte, up *[]byte, start time.Ti
 			return nil, 0, err
 		}
 		uc.SetDeadline(start.Add(p.cfg.ResponseHeaderTimeout))
+		fc.upConn.Store(uc)
+		if fc.clientGone.Load() {
+			uc.SetReadDeadline(aLongTimeAgo)
+		}
 		n, err := fc.readResponse(uc, out, up)
+		fc.upConn.Store(nil)
 		if err == nil {
 			return uc, n, nil
 		}
@@ -518,6 +544,52 @@ func (fc *fastConn) readResponse(uc *net.TCPConn, out []byte, up *[]byte) (int, 
 		}
 	}
 }
+
+// startWatch arms the watch of the client for one upstream round trip.
+func (fc *fastConn) startWatch() {
+	if fc.watchTimer == nil {
+		fc.watchDone = make(chan struct{}, 1)
+		fc.watchTimer = time.AfterFunc(watchAfter, fc.watch)
+		return
+	}
+	fc.watchTimer.Reset(watchAfter)
+}
+
+// watch runs when the upstream is slow: it reads from the client, which has nothing to
+// say until it has its response. An error means the client left: the upstream wait is
+// cut short. A byte (a pipelined request) ends the watch and is kept.
+func (fc *fastConn) watch() {
+	defer func() { fc.watchDone <- struct{}{} }()
+	var b [1]byte
+	n, err := fc.tc.Read(b[:])
+	if n > 0 {
+		fc.peeked = append(fc.peeked, b[0])
+		return
+	}
+	if err != nil && !isTimeout(err) {
+		fc.clientGone.Store(true)
+		if uc := fc.upConn.Load(); uc != nil {
+			uc.SetReadDeadline(aLongTimeAgo)
+		}
+	}
+}
+
+// stopWatch ends the watch: the timer is stopped, or the background read is woken by a
+// past deadline and waited for.
+func (fc *fastConn) stopWatch() {
+	if fc.watchTimer.Stop() {
+		return
+	}
+	fc.c.SetReadDeadline(aLongTimeAgo)
+	<-fc.watchDone
+	if len(fc.peeked) > 0 {
+		fc.in = append(fc.in, fc.peeked...)
+		fc.peeked = fc.peeked[:0]
+	}
+}
+
+// aLongTimeAgo is a deadline that has passed: it wakes a blocked read at once.
+var aLongTimeAgo = time.Unix(1, 0)
 
 var errUnexpectedUpgrade = errors.New("upstream switched protocols without being asked")
 
