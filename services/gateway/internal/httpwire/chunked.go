@@ -23,7 +23,8 @@ const (
 	chunkDataCR                     // CR after data
 	chunkDataLF                     // LF after data
 	trailerStart                    // start of a trailer line, or CR of the final CRLF
-	trailerLine                     // within a trailer line
+	trailerName                     // a trailer field's name
+	trailerLine                     // a trailer field's value
 	trailerLineLF                   // LF of a trailer line
 	finalLF                         // LF of the final CRLF
 	chunkDone
@@ -69,11 +70,9 @@ func (s *ChunkScanner) Scan(b []byte) (int, error) {
 			default:
 				return i, ErrChunkSize
 			}
-		case chunkSizeWS: // BWS before ';' or the end of the size line
+		case chunkSizeWS: // trailing whitespace of the size line (net/http allows it)
 			switch c {
 			case ' ', '\t':
-			case ';':
-				s.state, s.lineLen = chunkExt, 0
 			case '\r':
 				s.state = chunkSizeLF
 			default:
@@ -122,12 +121,24 @@ func (s *ChunkScanner) Scan(b []byte) (int, error) {
 			}
 			s.state = chunkSize
 		case trailerStart:
-			if c == '\r' {
+			switch {
+			case c == '\r':
 				s.state = finalLF
-			} else if c == '\n' || c == ' ' || c == '\t' {
-				return i, ErrChunkBytes // bare LF or obs-fold
-			} else {
-				s.state, s.lineLen = trailerLine, 1
+			case tchar[c]:
+				s.state, s.lineLen = trailerName, 1
+			default:
+				return i, ErrChunkBytes // bare LF, obs-fold, not a field name
+			}
+		case trailerName:
+			switch {
+			case c == ':':
+				s.state = trailerLine
+			case tchar[c]:
+			default:
+				return i, ErrChunkBytes
+			}
+			if s.lineLen++; s.lineLen > maxChunkLine {
+				return i, ErrChunkLine
 			}
 		case trailerLine:
 			switch {

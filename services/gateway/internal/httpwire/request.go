@@ -14,6 +14,8 @@ package httpwire
 import (
 	"bytes"
 	"errors"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Verdict is what a request head parse concluded.
@@ -73,7 +75,7 @@ var (
 	ErrBadLength        = errors.New("invalid Content-Length")
 	ErrConflictLength   = errors.New("conflicting Content-Length values")
 	ErrBadEncoding      = errors.New("unsupported Transfer-Encoding")
-	ErrNoHost           = errors.New("missing or repeated Host")
+	ErrNoHost           = errors.New("missing, repeated or invalid Host")
 )
 
 var crlfcrlf = []byte("\r\n\r\n")
@@ -166,7 +168,7 @@ func ParseRequest(b []byte, limit int, r *Request) Verdict {
 		return r.bad(ErrLengthAndChunked)
 	case te && !chunked:
 		return r.bad(ErrBadEncoding)
-	case hosts != 1:
+	case hosts != 1 || !httpguts.ValidHostHeader(string(r.Host)):
 		return r.bad(ErrNoHost)
 	case te:
 		return Unusual // chunked request bodies stream through net/http

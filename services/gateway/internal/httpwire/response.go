@@ -150,7 +150,7 @@ func ParseResponse(b []byte, limit int, r *Response) (ok bool, err error) {
 		}
 		r.ContentLength = -1
 	}
-	if !r.Chunked && !r.HasLength {
+	if !r.Chunked && !r.HasLength && !r.NoBody(false) {
 		r.Close = true // delimited by the close
 	}
 	return true, nil

@@ -702,7 +702,9 @@ func (fc *fastConn) forward(uc *net.TCPConn, up *[]byte, n int, out *[]byte) (ke
 		var sc httpwire.ChunkScanner
 		k, err := sc.Scan(body)
 		if err != nil {
-			return false, false
+			// Nothing was sent yet: the client gets a 502 instead of a broken body.
+			fc.s.p.m.failures[targetUpstream][failureOther].Inc()
+			return fc.writeError(502, "bad gateway", false), false
 		}
 		if k < len(body) {
 			reusable = false

@@ -1,6 +1,11 @@
-// Package proxy is the gateway's HTTP side: the handlers of the HTTPS and plain-HTTP
-// listeners and the reverse proxy to upstreams (net/http/httputil.ReverseProxy in Rewrite
-// mode, over one pooled keep-alive transport).
+// Package proxy is the gateway's HTTP side: the HTTPS server, the handlers of the HTTPS
+// and plain-HTTP listeners, and the reverse proxy to upstreams. HTTP/1.1 clients of the
+// HTTPS listener are served by the fast path (fast.go: one goroutine per connection,
+// heads parsed in place by internal/httpwire, its own pool of upstream connections);
+// HTTP/2 clients, plain HTTP and every request the fast path hands over (upgrades,
+// Expect, chunked or large bodies, HTTP/1.0) go through net/http and
+// net/http/httputil.ReverseProxy in Rewrite mode over one pooled keep-alive transport.
+// Both paths apply the rules below.
 //
 // HTTPS: the Host must name the connection's SNI name (port ignored, compared after
 // normalization), otherwise 421 Misdirected Request without reaching any upstream; then
