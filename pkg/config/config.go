@@ -152,3 +152,14 @@ func Reference(fs *flag.FlagSet) string {
 	})
 	return b.String()
 }
+
+// List splits a comma-separated setting into its items, trimmed, without empty ones.
+func List(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}

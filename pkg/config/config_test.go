@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -108,6 +109,20 @@ func TestIsLoopback(t *testing.T) {
 	} {
 		if got := config.IsLoopback(addr); got != want {
 			t.Errorf("IsLoopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+func TestList(t *testing.T) {
+	for in, want := range map[string][]string{
+		"":                      nil,
+		" , ,":                  nil,
+		"a":                     {"a"},
+		" a , b,,c ":            {"a", "b", "c"},
+		"1.1.1.1:53,8.8.8.8:53": {"1.1.1.1:53", "8.8.8.8:53"},
+	} {
+		if got := config.List(in); !slices.Equal(got, want) {
+			t.Errorf("List(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -55,10 +55,7 @@ func (f *Flags) RegisterFlags(fs *flag.FlagSet) {
 // what an acceptable CNAME target is.
 func (f *Flags) Validate(p *config.Problems, names hostname.Policy) Edge {
 	var e Edge
-	for _, s := range strings.Split(f.addresses, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
+	for _, s := range config.List(f.addresses) {
 		a, err := netip.ParseAddr(s)
 		if err != nil || a.Zone() != "" {
 			p.Addf("edge-addresses", "%q is not an IP address", s)

@@ -65,7 +65,7 @@ func ServerConfig(f Files) (*tls.Config, error) {
 		MinVersion:     tls.VersionTLS12,
 		ClientAuth:     tls.RequireAndVerifyClientCert,
 		ClientCAs:      pool,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return kp.get() },
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return kp.Certificate() },
 	}, nil
 }
 
@@ -81,11 +81,11 @@ func ClientConfig(f Files, serverName string) (*tls.Config, error) {
 		MinVersion:           tls.VersionTLS12,
 		RootCAs:              pool,
 		ServerName:           serverName,
-		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return kp.get() },
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return kp.Certificate() },
 	}, nil
 }
 
-func load(f Files) (*x509.CertPool, *keyPair, error) {
+func load(f Files) (*x509.CertPool, *KeyPair, error) {
 	if err := f.Check(); err != nil {
 		return nil, nil, err
 	}
@@ -100,16 +100,18 @@ func load(f Files) (*x509.CertPool, *keyPair, error) {
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, nil, fmt.Errorf("CA bundle %s holds no PEM certificate", f.CA)
 	}
-	kp := &keyPair{certFile: f.Cert, keyFile: f.Key}
-	if _, err := kp.get(); err != nil {
+	kp, err := LoadKeyPair(f.Cert, f.Key)
+	if err != nil {
 		return nil, nil, err
 	}
 	return pool, kp, nil
 }
 
-// keyPair re-reads a certificate and key when either file's modification time changes,
-// checking at most every reloadInterval.
-type keyPair struct {
+// KeyPair is a certificate and its key read from files, re-read when either file's
+// modification time changes (checking at most every 10 seconds), so certificates that
+// cert-manager or an ACME client replace in place are picked up without a restart. A
+// missing or broken replacement keeps the last good pair in service.
+type KeyPair struct {
 	certFile, keyFile string
 
 	mu        sync.Mutex
@@ -121,7 +123,17 @@ type keyPair struct {
 
 var reloadInterval = 10 * time.Second
 
-func (k *keyPair) get() (*tls.Certificate, error) {
+// LoadKeyPair reads the pair once, failing when it cannot.
+func LoadKeyPair(certFile, keyFile string) (*KeyPair, error) {
+	kp := &KeyPair{certFile: certFile, keyFile: keyFile}
+	if _, err := kp.Certificate(); err != nil {
+		return nil, err
+	}
+	return kp, nil
+}
+
+// Certificate returns the current pair.
+func (k *KeyPair) Certificate() (*tls.Certificate, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := time.Now()

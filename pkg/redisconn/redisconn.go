@@ -60,15 +60,7 @@ func (o *Options) Validate(p *config.Problems) {
 	}
 }
 
-func (o *Options) addrs() []string {
-	var out []string
-	for _, a := range strings.Split(o.Addrs, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			out = append(out, a)
-		}
-	}
-	return out
-}
+func (o *Options) addrs() []string { return config.List(o.Addrs) }
 
 func (o *Options) isCluster() bool { return o.Cluster || len(o.addrs()) > 1 }
 

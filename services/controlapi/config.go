@@ -129,7 +129,7 @@ func (c *Config) validate() error {
 	if c.upstreams, err = upstream.Parse(c.UpstreamAllow); err != nil {
 		p.Addf("upstream-allow", "%v", err)
 	}
-	c.corsOrigins = splitList(c.CORSOrigins)
+	c.corsOrigins = config.List(c.CORSOrigins)
 	if c.createLimit, err = ratelimit.Parse(c.CreateRate); err != nil {
 		p.Addf("create-rate", "%v", err)
 	}
@@ -170,16 +170,6 @@ func (c *Config) validateAdminKey(p *config.Problems) {
 	if c.adminKey != "" && len(c.adminKey) < minAdminKeyLength {
 		p.Addf("admin-key", "is %d characters; use a random key of at least %d (openssl rand -hex 32)", len(c.adminKey), minAdminKeyLength)
 	}
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, part := range strings.Split(s, ",") {
-		if part = strings.TrimSpace(part); part != "" {
-			out = append(out, part)
-		}
-	}
-	return out
 }
 
 func parseConfig(args []string) (Config, error) {

@@ -20,6 +20,7 @@ import (
 	"github.com/portico-dev/portico/pkg/grpcserver"
 	"github.com/portico-dev/portico/pkg/httpserver"
 	"github.com/portico-dev/portico/pkg/logging"
+	"github.com/portico-dev/portico/pkg/mtls"
 	"github.com/portico-dev/portico/services/controlapi/internal/api"
 	"github.com/portico-dev/portico/services/controlapi/internal/auth"
 	"github.com/portico-dev/portico/services/controlapi/internal/jsonapi"
@@ -98,13 +99,13 @@ func run(ctx context.Context, args []string) error {
 		MaxRecvMsgSize: cfg.MaxRequestBytes,
 	}
 	selfCreds := insecure.NewCredentials()
-	var certs *certReloader
+	var certs *mtls.KeyPair
 	if cfg.TLSCert != "" {
-		if certs, err = newCertReloader(cfg.TLSCert, cfg.TLSKey); err != nil {
+		if certs, err = mtls.LoadKeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
 			return err
 		}
-		grpcCfg.TLS = certs.serverConfig()
-		selfCreds = credentials.NewTLS(certs.selfConfig())
+		grpcCfg.TLS = publicTLS(certs)
+		selfCreds = credentials.NewTLS(selfTLS(certs))
 	}
 	srv, err := grpcserver.New(log, grpcCfg)
 	if err != nil {
@@ -128,7 +129,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	if certs != nil {
-		apiHTTP.HTTP.TLSConfig = certs.serverConfig()
+		apiHTTP.HTTP.TLSConfig = publicTLS(certs)
 	}
 	admin, err := httpserver.Listen(cfg.AdminListen, httpserver.AdminHandler(reg, st.check.Probe))
 	if err != nil {

@@ -155,7 +155,7 @@ func (c *Config) validate() error {
 	if (c.ACME.EABKeyID == "") != (c.ACME.EABHMAC == "") {
 		p.Addf("acme-eab-kid", "external account binding needs both -acme-eab-kid and -acme-eab-hmac")
 	}
-	resolvers := splitList(c.DNS.Resolvers)
+	resolvers := config.List(c.DNS.Resolvers)
 	if len(resolvers) == 0 {
 		p.Addf("dns-resolvers", "at least one resolver is needed")
 	}
@@ -197,7 +197,7 @@ func (c *Config) validateDelegation(p *config.Problems) {
 		return
 	}
 	p.CheckListen("delegation-dns-listen", dz.DNSListen)
-	ns := splitList(dz.Nameservers)
+	ns := config.List(dz.Nameservers)
 	if len(ns) == 0 {
 		p.Addf("delegation-nameservers", "the built-in DNS server needs the zone's NS names (as the parent zone delegates to them)")
 	}
@@ -212,16 +212,6 @@ func (c *Config) validateDelegation(p *config.Problems) {
 	if dz.TTL < time.Second || dz.TTL > time.Hour {
 		p.Addf("delegation-ttl", "%v is not between 1s and 1h", dz.TTL)
 	}
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 func parseConfig(args []string) (Config, error) {

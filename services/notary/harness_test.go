@@ -12,17 +12,13 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/portico-dev/portico/pkg/acmetest"
 	"github.com/portico-dev/portico/pkg/domains"
@@ -46,93 +42,13 @@ func binaries(t *testing.T) (notary, certstore string) {
 	return proctest.Build(t, "notary"), proctest.Build(t, "certstore")
 }
 
-func freeAddr(t *testing.T) string {
+// waitServing waits up to 30 seconds for p's gRPC health at addr to say SERVING.
+func waitServing(t *testing.T, p *proctest.Process, addr string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := proctest.WaitServing(ctx, p, addr); err != nil {
 		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// process is a running binary whose log is shown when the test fails.
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-}
-
-func start(t *testing.T, name, bin string, args ...string) *process {
-	t.Helper()
-	logPath := filepath.Join(t.TempDir(), name+".log")
-	f, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PORTICO_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); f.Close(); close(p.done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(6 * time.Second):
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			lines := strings.Split(string(b), "\n")
-			if len(lines) > 80 {
-				lines = lines[len(lines)-80:]
-			}
-			t.Logf("--- log of %s ---\n%s", name, strings.Join(lines, "\n"))
-		}
-	})
-	return p
-}
-
-// kill sends SIGKILL and waits.
-func (p *process) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
-
-func waitServing(t *testing.T, p *process, addr string) {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-		cancel()
-		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("%s exited before serving", p.name)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s at %s not SERVING after 30s: %v", p.name, addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -222,7 +138,7 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	t.Helper()
 	notaryBin, certstoreBin := binaries(t)
 	rdb, prefix := redistest.New(t)
-	challengeAddr := freeAddr(t)
+	challengeAddr := proctest.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(challengeAddr)
 	var httpPort int
 	fmt.Sscan(port, &httpPort)
@@ -243,8 +159,8 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	if err := os.WriteFile(caFile, env.ListenerCAPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	csAddr := freeAddr(t)
-	cs := start(t, "certstore", certstoreBin, "-listen", csAddr, "-admin-listen", freeAddr(t),
+	csAddr := proctest.FreeAddr(t)
+	cs := proctest.Start(t, "certstore", certstoreBin, nil, "-listen", csAddr, "-admin-listen", proctest.FreeAddr(t),
 		"-redis-addr", redistest.Addr(), "-redis-key-prefix", prefix,
 		"-kek-file", filepath.Join(dir, "kek"), "-kek-create", "-hostname-extra-tlds", "test", "-log-level", "warn")
 	waitServing(t, cs, csAddr)
@@ -263,7 +179,7 @@ func newStack(t *testing.T, o stackOptions) *stack {
 
 // notary is a running notary process and its API.
 type notary struct {
-	*process
+	*proctest.Process
 	api notaryv1.NotaryServiceClient
 }
 
@@ -272,13 +188,13 @@ type notary struct {
 func (s *stack) startNotary(name string, serveChallenges bool, extra ...string) *notary {
 	t := s.t
 	t.Helper()
-	listen := freeAddr(t)
-	httpListen := freeAddr(t)
+	listen := proctest.FreeAddr(t)
+	httpListen := proctest.FreeAddr(t)
 	if serveChallenges {
 		httpListen = s.challengeAddr
 	}
 	args := []string{
-		"-listen", listen, "-admin-listen", freeAddr(t), "-http-listen", httpListen,
+		"-listen", listen, "-admin-listen", proctest.FreeAddr(t), "-http-listen", httpListen,
 		"-certstore-addr", s.certstore, "-redis-addr", redistest.Addr(), "-redis-key-prefix", s.prefix,
 		"-hostname-extra-tlds", "test",
 		"-acme-directory", s.proxy.DirectoryURL, "-acme-ca-file", s.caFile, "-acme-profile", "default",
@@ -301,14 +217,14 @@ func (s *stack) startNotary(name string, serveChallenges bool, extra ...string) 
 			"-delegation-zone", delegationZone, "-delegation-nameservers", "ns1.portico.test",
 			"-delegation-dns-listen", dnsListen)
 	}
-	p := start(t, name, s.notaryBin, append(args, extra...)...)
+	p := proctest.Start(t, name, s.notaryBin, nil, append(args, extra...)...)
 	waitServing(t, p, listen)
 	conn, err := grpc.NewClient(listen, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &notary{process: p, api: notaryv1.NewNotaryServiceClient(conn)}
+	return &notary{Process: p, api: notaryv1.NewNotaryServiceClient(conn)}
 }
 
 // tenantToken is the verification token of tenant "acme" for a registered domain.

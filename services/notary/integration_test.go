@@ -125,7 +125,7 @@ func TestKilledMidIssuance(t *testing.T) {
 	d := s.waitFor("shop.delta.test", 20*time.Second, "ISSUING with its challenge presented", func(d domains.Domain) bool {
 		return d.Status == domains.StatusIssuing && s.challengeKeys() > 0
 	})
-	first.kill()
+	first.Kill()
 	hold()
 	issuingVersion := d.Version
 

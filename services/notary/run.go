@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/portico-dev/portico/pkg/config"
 	"github.com/portico-dev/portico/pkg/domains"
 	"github.com/portico-dev/portico/pkg/dynamo"
 	certstorev1 "github.com/portico-dev/portico/pkg/gen/portico/certstore/v1"
@@ -72,8 +73,8 @@ func run(ctx context.Context, args []string) error {
 	store := st.domains
 	challengeStore := st.challenges
 	checker, err := dnscheck.New(dnscheck.Config{
-		Resolvers: splitList(cfg.DNS.Resolvers), Timeout: cfg.DNS.Timeout,
-		EdgeAddrs: cfg.edge.Addresses, EdgeCNAME: cfg.edge.CNAME, CAAIdentities: splitList(cfg.DNS.CAAIdentities),
+		Resolvers: config.List(cfg.DNS.Resolvers), Timeout: cfg.DNS.Timeout,
+		EdgeAddrs: cfg.edge.Addresses, EdgeCNAME: cfg.edge.CNAME, CAAIdentities: config.List(cfg.DNS.CAAIdentities),
 		AskResolversOnly: cfg.DNS.ResolversOnly, AuthoritativePort: cfg.DNS.AuthoritativePort,
 	})
 	if err != nil {
@@ -156,12 +157,12 @@ func delegationWriter(cfg Config, log *zap.Logger, domainStore domains.DomainSto
 	}
 	// lego follows `_acme-challenge` CNAMEs (and providers check propagation) through
 	// the notary's resolvers, not the system's.
-	acmeclient.UseDNSResolvers(splitList(cfg.DNS.Resolvers), cfg.DNS.Timeout)
+	acmeclient.UseDNSResolvers(config.List(cfg.DNS.Resolvers), cfg.DNS.Timeout)
 	if dz.Writer != BuiltinWriter {
 		p, err := dnsproviders.New(dz.Writer)
 		return p, nil, nil, err
 	}
-	srv, err := delegation.NewServer(delegation.ServerConfig{Zone: dz.Zone, Nameservers: splitList(dz.Nameservers), TTL: dz.TTL}, answers, log)
+	srv, err := delegation.NewServer(delegation.ServerConfig{Zone: dz.Zone, Nameservers: config.List(dz.Nameservers), TTL: dz.TTL}, answers, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -105,9 +105,9 @@ func (s *stack) startGateway() *gateway {
 		fmt.Fprintf(w, "upstream saw %s", r.Host)
 	}))
 	t.Cleanup(up.Close)
-	https, health := freeAddr(t), freeAddr(t)
-	p := start(t, "gateway", gatewayBin(t), "-https-listen", https, "-http-listen", freeAddr(t),
-		"-admin-listen", freeAddr(t), "-health-listen", health, "-certstore-addr", s.certstore,
+	https, health := proctest.FreeAddr(t), proctest.FreeAddr(t)
+	p := proctest.Start(t, "gateway", gatewayBin(t), nil, "-https-listen", https, "-http-listen", proctest.FreeAddr(t),
+		"-admin-listen", proctest.FreeAddr(t), "-health-listen", health, "-certstore-addr", s.certstore,
 		"-upstream", strings.TrimPrefix(up.URL, "http://"), "-hostname-extra-tlds", "test", "-log-level", "warn")
 	waitServing(t, p, health)
 	return &gateway{https: https}
