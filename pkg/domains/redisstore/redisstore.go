@@ -140,7 +140,7 @@ return 1
 // CreateDomain implements domains.DomainStore.
 func (s *Store) CreateDomain(ctx context.Context, d domains.Domain) (domains.Domain, error) {
 	d.Version = 1
-	j, err := json.Marshal(toRecord(d))
+	j, err := json.Marshal(domains.ToStored(d))
 	if err != nil {
 		return domains.Domain{}, err
 	}
@@ -175,16 +175,16 @@ func decodeDomain(hostname string, vals []any) (domains.Domain, error) {
 	if err != nil {
 		return domains.Domain{}, fmt.Errorf("domain %q: bad stored version %q", hostname, v)
 	}
-	var r domainRecord
+	var r domains.Stored
 	if err := json.Unmarshal([]byte(j), &r); err != nil {
 		return domains.Domain{}, fmt.Errorf("domain %q: bad stored record: %w", hostname, err)
 	}
-	return r.domain(version), nil
+	return r.Domain(version), nil
 }
 
 // UpdateDomain implements domains.DomainStore.
 func (s *Store) UpdateDomain(ctx context.Context, d domains.Domain) (domains.Domain, error) {
-	j, err := json.Marshal(toRecord(d))
+	j, err := json.Marshal(domains.ToStored(d))
 	if err != nil {
 		return domains.Domain{}, err
 	}
