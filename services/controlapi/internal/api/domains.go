@@ -101,6 +101,21 @@ func tenantFor(p auth.Principal, requested string, required bool) (string, error
 	return requested, nil
 }
 
+// ownedDomain authenticates the caller, normalizes the hostname field and loads the
+// domain the caller may act on (see loadOwned).
+func (s *Service) ownedDomain(ctx context.Context, hostname string) (auth.Principal, domains.Domain, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return p, domains.Domain{}, err
+	}
+	name, err := s.parseHostname("hostname", hostname)
+	if err != nil {
+		return p, domains.Domain{}, err
+	}
+	d, err := s.loadOwned(ctx, p, name.ASCII)
+	return p, d, err
+}
+
 // loadOwned returns the domain when the caller may see it, NOT_FOUND otherwise.
 func (s *Service) loadOwned(ctx context.Context, p auth.Principal, host string) (domains.Domain, error) {
 	d, err := s.store.GetDomain(ctx, host)
@@ -290,15 +305,7 @@ func (ds *domainServer) CreateDomain(ctx context.Context, req *controlv1.CreateD
 
 func (ds *domainServer) GetDomain(ctx context.Context, req *controlv1.GetDomainRequest) (*controlv1.GetDomainResponse, error) {
 	s := ds.s
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	name, err := s.parseHostname("hostname", req.GetHostname())
-	if err != nil {
-		return nil, err
-	}
-	d, err := s.loadOwned(ctx, p, name.ASCII)
+	_, d, err := s.ownedDomain(ctx, req.GetHostname())
 	if err != nil {
 		return nil, err
 	}
@@ -351,20 +358,12 @@ func served(d domains.Domain) bool {
 
 func (ds *domainServer) UpdateDomain(ctx context.Context, req *controlv1.UpdateDomainRequest) (*controlv1.UpdateDomainResponse, error) {
 	s := ds.s
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	name, err := s.parseHostname("hostname", req.GetHostname())
-	if err != nil {
-		return nil, err
-	}
 	if req.Upstream != nil && req.GetUpstream() != "" {
 		if err := s.cfg.Upstreams.Check("upstream", req.GetUpstream()); err != nil {
 			return nil, err
 		}
 	}
-	d, err := s.loadOwned(ctx, p, name.ASCII)
+	_, d, err := s.ownedDomain(ctx, req.GetHostname())
 	if err != nil {
 		return nil, err
 	}
@@ -425,15 +424,7 @@ func (s *Service) pushRoute(ctx context.Context, d domains.Domain) domains.Domai
 
 func (ds *domainServer) DeleteDomain(ctx context.Context, req *controlv1.DeleteDomainRequest) (*controlv1.DeleteDomainResponse, error) {
 	s := ds.s
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	name, err := s.parseHostname("hostname", req.GetHostname())
-	if err != nil {
-		return nil, err
-	}
-	d, err := s.loadOwned(ctx, p, name.ASCII)
+	p, d, err := s.ownedDomain(ctx, req.GetHostname())
 	if err != nil {
 		return nil, err
 	}
@@ -566,15 +557,7 @@ func (s *Service) retireTenantDomains(ctx context.Context, tenantID string) (int
 
 func (ds *domainServer) VerifyDomain(ctx context.Context, req *controlv1.VerifyDomainRequest) (*controlv1.VerifyDomainResponse, error) {
 	s := ds.s
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	name, err := s.parseHostname("hostname", req.GetHostname())
-	if err != nil {
-		return nil, err
-	}
-	d, err := s.loadOwned(ctx, p, name.ASCII)
+	p, d, err := s.ownedDomain(ctx, req.GetHostname())
 	if err != nil {
 		return nil, err
 	}
