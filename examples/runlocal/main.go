@@ -76,6 +76,7 @@ func main() {
 	flag.StringVar(&o.Upstream, "upstream", "127.0.0.1:9000", "example upstream")
 	flag.Parse()
 
+	stopWithParent()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, o); err != nil && !errors.Is(err, context.Canceled) {
