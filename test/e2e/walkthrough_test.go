@@ -108,12 +108,10 @@ func link(t *testing.T, from, to string) {
 	}
 }
 
-// TestWalkthroughOnDynamoDB is the walkthrough with PORTICO_STORE=dynamodb: every
-// service keeps its state in DynamoDB (dynalite), Redis is pointed at nothing, and the
-// domain still goes from created to ACTIVE, is served over HTTPS, and is refused after
-// its deletion (which reaches the gateway through certstore's Watch on DynamoDB).
-func TestWalkthroughOnDynamoDB(t *testing.T) {
-	s := startLocalStack(t, "dynamodb")
+// runWalkthrough runs the demo's steps against s and checks what every store must give:
+// the upstream's answer over HTTPS, then the handshake refused after the deletion.
+func runWalkthrough(t *testing.T, s localStack) walkthrough.Result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
@@ -131,6 +129,16 @@ func TestWalkthroughOnDynamoDB(t *testing.T) {
 	if !strings.Contains(res.RefusedAfterDelete.Error(), "unrecognized name") {
 		t.Fatalf("after delete the handshake failed for another reason: %v", res.RefusedAfterDelete)
 	}
+	return res
+}
+
+// TestWalkthroughOnDynamoDB is the walkthrough with PORTICO_STORE=dynamodb: every
+// service keeps its state in DynamoDB (dynalite), Redis is pointed at nothing, and the
+// domain still goes from created to ACTIVE, is served over HTTPS, and is refused after
+// its deletion (which reaches the gateway through certstore's Watch on DynamoDB).
+func TestWalkthroughOnDynamoDB(t *testing.T) {
+	s := startLocalStack(t, "dynamodb")
+	runWalkthrough(t, s)
 	logs, err := os.ReadFile(filepath.Join(s.dir, "logs", "dynalite.log"))
 	if err != nil {
 		t.Fatalf("runlocal started no dynalite: %v", err)
@@ -148,24 +156,7 @@ func TestWalkthroughOnDynamoDB(t *testing.T) {
 // the forwarding headers.
 func TestWalkthrough(t *testing.T) {
 	s := startLocalStack(t, "redis")
-	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-	defer cancel()
-
-	var out bytes.Buffer
-	res, err := walkthrough.Run(ctx, walkthrough.Config{
-		ControlAPI: s.controlAPI, AdminKey: s.adminKey, DNSManagement: s.dnsManagement,
-		GatewayHTTPS: s.gatewayHTTPS, RootFile: s.rootFile, ActiveTimeout: 2 * time.Minute,
-	}, &out)
-	t.Logf("walkthrough output:\n%s", out.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(res.Answer, "hello from the example upstream") {
-		t.Fatalf("the HTTPS answer did not come from the upstream: %s", res.Answer)
-	}
-	if !strings.Contains(res.RefusedAfterDelete.Error(), "unrecognized name") {
-		t.Fatalf("after delete the handshake failed for another reason: %v", res.RefusedAfterDelete)
-	}
+	res := runWalkthrough(t, s)
 	// controlapi removed the route and the certificate itself (its fencing token is
 	// accepted by certstore), rather than leaving the deletion to the notary.
 	metrics := httpText(t, s.controlAPIAdmin+"/metrics")
