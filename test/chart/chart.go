@@ -196,44 +196,29 @@ func (m *Manifest) CustomObjects(kind string) []*unstructured.Unstructured {
 	return out
 }
 
-// ConfigMap returns the ConfigMap of that name, or nil.
-func (m *Manifest) ConfigMap(name string) *corev1.ConfigMap {
-	for _, c := range m.ConfigMaps {
-		if c.Name == name {
-			return c
+// named returns the object of that name in objs, or nil.
+func named[T interface{ GetName() string }](objs []T, name string) T {
+	var none T
+	for _, o := range objs {
+		if o.GetName() == name {
+			return o
 		}
 	}
-	return nil
+	return none
 }
+
+// ConfigMap returns the ConfigMap of that name, or nil.
+func (m *Manifest) ConfigMap(name string) *corev1.ConfigMap { return named(m.ConfigMaps, name) }
 
 // Secret returns the Secret of that name, or nil.
-func (m *Manifest) Secret(name string) *corev1.Secret {
-	for _, s := range m.Secrets {
-		if s.Name == name {
-			return s
-		}
-	}
-	return nil
-}
+func (m *Manifest) Secret(name string) *corev1.Secret { return named(m.Secrets, name) }
 
 // Service returns the Service of that name, or nil.
-func (m *Manifest) Service(name string) *corev1.Service {
-	for _, s := range m.Services {
-		if s.Name == name {
-			return s
-		}
-	}
-	return nil
-}
+func (m *Manifest) Service(name string) *corev1.Service { return named(m.Services, name) }
 
 // ServiceAccount returns the ServiceAccount of that name, or nil.
 func (m *Manifest) ServiceAccount(name string) *corev1.ServiceAccount {
-	for _, s := range m.ServiceAccounts {
-		if s.Name == name {
-			return s
-		}
-	}
-	return nil
+	return named(m.ServiceAccounts, name)
 }
 
 // Workload is a Deployment or a DaemonSet, reduced to what the tests look at.
